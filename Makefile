@@ -1,0 +1,58 @@
+# Two commands (see README.md):
+#   make lab    set everything up and open the lessons in JupyterLab
+#   make test   set everything up and run every test
+#
+# CPU machines get the pinned CPU wheel of torch. A GPU user picks a CUDA build instead:
+#   make lab TORCH="torch --index-url https://download.pytorch.org/whl/cu124"
+# (workbench itself only needs torch>=2.3, so any build that pip can find works.)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup lab test lint unit notebooks browser-deps bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+# The browser test needs Chromium. As root we install Debian's package; otherwise the
+# test skips itself and says how to install it.
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "could not install chromium; the browser test will be skipped"; \
+	fi
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# One thread per process: the unit tests and the notebooks run two at a time.
+test: setup browser-deps lint
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope \
+		--nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
+
+unit: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope tests -m "not browser"
+
+notebooks: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope \
+		--nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
+
+bench: setup
+	$(BIN)/python benchmarks/bench_fit.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,203 @@
+"""Seconds per epoch of `wb.fit` against a hand-written tight loop and common alternatives.
+
+Every contender trains the same model from the same initial weights on the same tensors,
+and one epoch is a training pass plus a full validation pass. Contenders are interleaved
+within each repeat, so that a slow spell on a shared machine hits all of them alike, and
+the table reports medians and ratios to the tight loop measured in this one run.
+
+    python benchmarks/bench_fit.py                 # all workloads (a few minutes on 2 cores)
+    python benchmarks/bench_fit.py --quick         # fewer repeats
+    python benchmarks/bench_fit.py --workloads W1 --live   # + live-curve overhead on W1
+    python benchmarks/bench_fit.py --device cuda --large   # + a 500k-sample GPU workload
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import workbench as wb
+from workbench.data import Data
+from workbench.models import MLP, SmallCNN
+
+
+def workload(name: str, device: torch.device):
+    """Return (data, model factory, batch size) for W1, W2, W3 or L (large, for GPUs)."""
+    if name == "W1":
+        return wb.data.load("digits", seed=0, test_size=0), lambda: MLP((64, 128, 128, 10)), 64
+    if name == "W3":
+        data = wb.data.load("digits", seed=0, test_size=0, images=True)
+        return data, lambda: SmallCNN(), 64
+    from sklearn.datasets import make_classification
+
+    n = 50_000 if name == "W2" else 500_000
+    X, y = make_classification(n, n_features=64, n_informative=32, n_classes=10, random_state=0)
+    X = torch.tensor((X - X.mean(0)) / X.std(0), dtype=torch.float32)
+    y = torch.tensor(y)
+    cut = int(0.8 * n)
+    data = Data((X[:cut], y[:cut]), (X[cut:], y[cut:]), None, "classification", 64, 10, name)
+    return data, lambda: MLP((64, 128, 128, 10)), 256 if name == "W2" else 1024
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def run_wb(data, make_model, bs, epochs, device, live=False):
+    model = make_model()
+    stop = wb.stopping.Patience(10_000)  # a real rule, evaluated every epoch, never firing
+    live_curve = None
+    if live:
+        from workbench.live import LiveCurve
+
+        live_curve = LiveCurve(progress=False)
+    wb.fit(model, data, epochs=epochs, stop=stop, batch_size=bs, device=device, live=live_curve)
+
+
+def run_tight(data, make_model, bs, epochs, device):
+    """The loop a careful engineer writes by hand: on-device data, randperm, one sync/epoch."""
+    model = make_model().to(device)
+    X, y = (t.to(device) for t in data.train)
+    Xv, yv = (t.to(device) for t in data.val)
+    try:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    except (RuntimeError, TypeError):
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(0)
+    n = len(X)
+    for _ in range(epochs):
+        model.train()
+        total = torch.zeros((), device=device)
+        perm = torch.randperm(n, generator=gen, device=gen.device).to(device)
+        for i in range(0, n, bs):
+            idx = perm[i : i + bs]
+            loss = F.cross_entropy(model(X[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * len(idx)
+        model.eval()
+        with torch.no_grad():
+            out = model(Xv)
+            val = torch.stack([F.cross_entropy(out, yv), (out.argmax(1) == yv).float().mean()])
+        torch.cat([(total / n).reshape(1), val]).tolist()
+
+
+def run_dataloader(data, make_model, bs, epochs, device):
+    """The tutorial loop: a DataLoader, a .item() per batch."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    model = make_model().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(*data.train), batch_size=bs, shuffle=True)
+    Xv, yv = (t.to(device) for t in data.val)
+    for _ in range(epochs):
+        model.train()
+        running = 0.0
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            running += loss.item()
+        model.eval()
+        with torch.no_grad():
+            out = model(Xv)
+            F.cross_entropy(out, yv).item(), (out.argmax(1) == yv).float().mean().item()
+
+
+def run_sklearn(data, make_model, bs, epochs, device):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = (t.numpy() for t in data.train)
+    Xv, yv = (t.numpy() for t in data.val)
+    clf = MLPClassifier((128, 128), batch_size=bs, learning_rate_init=1e-3, random_state=0)
+    classes = np.arange(data.n_classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(epochs):
+            clf.partial_fit(X, y, classes=classes)
+            clf.score(Xv, yv)
+
+
+CONTENDERS = {
+    "tight loop": run_tight,
+    "wb.fit": run_wb,
+    "DataLoader loop": run_dataloader,
+    "sklearn MLP": run_sklearn,
+}
+
+
+def measure(fn, args, epochs, device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    fn(*args, epochs, device)
+    sync(device)
+    return (time.perf_counter() - start) / epochs
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", nargs="*", default=["W1", "W2", "W3"])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="3 repeats")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--large", action="store_true", help="add the 500k-sample workload L")
+    parser.add_argument("--live", action="store_true", help="measure the live-curve overhead")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    device = wb.pick_device(args.device)
+    repeats = 3 if args.quick else args.repeats
+    names = args.workloads + (["L"] if args.large else [])
+    epochs = {"W1": 20, "W2": 3, "W3": 10, "L": 3}
+    results = {}
+    for name in names:
+        data, make_model, bs = workload(name, device)
+        contenders = dict(CONTENDERS)
+        if name == "W3" or device.type != "cpu":
+            contenders.pop("sklearn MLP")  # no CNN in sklearn; and it runs on the CPU only
+        if args.live and name == "W1":
+            contenders["wb.fit live=True"] = lambda *a: run_wb(*a, live=True)
+        times = {c: [] for c in contenders}
+        for fn in contenders.values():  # warm-up: first calls pay for lazy initialisation
+            fn(data, make_model, bs, 1, device)
+        for rep in range(repeats):
+            order = list(contenders) if rep % 2 == 0 else list(reversed(contenders))
+            for c in order:
+                times[c].append(measure(contenders[c], (data, make_model, bs), epochs[name], device))
+        med = {c: statistics.median(t) for c, t in times.items()}
+        results[name] = {c: {"ms_per_epoch": 1000 * m, "ratio": m / med["tight loop"]} for c, m in med.items()}
+        print(f"{name}: " + ", ".join(f"{c} {1000 * m:.1f} ms" for c, m in med.items()), flush=True)
+
+    env = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+    env += f"{torch.get_num_threads()} threads, device {device}"
+    if device.type == "cuda":
+        env += f" ({torch.cuda.get_device_name()})"
+    print(f"\n{env}; median of {repeats} interleaved repeats\n")
+    cols = list(dict.fromkeys(c for r in results.values() for c in r))
+    print("| workload | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
+    for name, r in results.items():
+        cells = [
+            f"{r[c]['ms_per_epoch']:.1f} ms ({r[c]['ratio']:.2f}x)" if c in r else "-" for c in cols
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"env": env, "repeats": repeats, "results": results}, f, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()
