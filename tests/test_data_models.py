@@ -1,0 +1,70 @@
+"""Datasets split and scale as documented; models build deterministically from a seed."""
+
+import pytest
+import torch
+
+import workbench as wb
+from workbench.models import MLP, SmallCNN, linear
+
+
+@pytest.mark.parametrize("name", wb.data.NAMES)
+def test_every_dataset_splits_into_disjoint_standardized_parts(name):
+    data = wb.data.load(name, seed=1)
+    (X, y), (Xv, yv), (Xt, yt) = data.train, data.val, data.test
+    assert X.dtype == torch.float32 and X.shape[1] == data.n_features
+    assert len(X) > len(Xv) > 0 and len(Xt) > 0
+    torch.testing.assert_close(X.mean(0), torch.zeros(X.shape[1]), atol=1e-4, rtol=0)
+    if data.task == "classification":
+        assert y.dtype == torch.int64 and int(y.max()) < data.n_classes
+    else:
+        assert y.shape == (len(X), 1)
+
+
+def test_same_seed_same_split_other_seed_other_split():
+    a, b, c = (wb.data.load("iris", seed=s) for s in (0, 0, 1))
+    assert torch.equal(a.train[0], b.train[0])
+    assert not torch.equal(a.train[0], c.train[0])
+
+
+def test_train_size_and_label_noise():
+    clean = wb.data.load("digits", seed=0, train_size=200)
+    noisy = wb.data.load("digits", seed=0, train_size=200, label_noise=0.5)
+    assert len(clean.train[0]) == 200
+    flipped = (clean.train[1] != noisy.train[1]).float().mean().item()
+    assert 0.3 < flipped < 0.6  # half are redrawn, and a tenth of those land on the same class
+    assert torch.equal(clean.val[1], noisy.val[1])  # noise only in training labels
+
+
+def test_digits_as_images():
+    data = wb.data.load("digits", seed=0, images=True)
+    assert data.train[0].shape[1:] == (1, 8, 8)
+    assert SmallCNN()(data.train[0][:5]).shape == (5, 10)
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"name": "mnist"}, "unknown dataset"),
+        ({"val_size": 0.0}, "val_size"),
+        ({"test_size": 0.9}, "test_size"),
+        ({"train_size": 0}, "train_size"),
+        ({"label_noise": 2.0}, "label_noise"),
+        ({"name": "iris", "images": True}, "images"),
+    ],
+)
+def test_bad_arguments_say_what_is_wrong(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        wb.data.load(**kwargs)
+
+
+def test_models_are_seeded_and_leave_global_rng_alone():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a, b = MLP((4, 8, 3), seed=5), MLP((4, 8, 3), seed=5)
+    assert torch.rand(1) == before  # building models did not consume global randomness
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert not torch.equal(MLP((4, 8, 3), seed=6)[0].weight, a[0].weight)
+    assert linear(4, 2).weight.shape == (2, 4)
+    with pytest.raises(ValueError, match="sizes"):
+        MLP((4,))
