@@ -155,8 +155,11 @@ def main(argv=None):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--large", action="store_true", help="add the 500k-sample workload L")
     parser.add_argument("--live", action="store_true", help="measure the live-curve overhead")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = wb.pick_device(args.device)
     repeats = 3 if args.quick else args.repeats
     names = args.workloads + (["L"] if args.large else [])
@@ -175,9 +178,13 @@ def main(argv=None):
         for rep in range(repeats):
             order = list(contenders) if rep % 2 == 0 else list(reversed(contenders))
             for c in order:
-                times[c].append(measure(contenders[c], (data, make_model, bs), epochs[name], device))
+                times[c].append(
+                    measure(contenders[c], (data, make_model, bs), epochs[name], device)
+                )
         med = {c: statistics.median(t) for c, t in times.items()}
-        results[name] = {c: {"ms_per_epoch": 1000 * m, "ratio": m / med["tight loop"]} for c, m in med.items()}
+        results[name] = {
+            c: {"ms_per_epoch": 1000 * m, "ratio": m / med["tight loop"]} for c, m in med.items()
+        }
         print(f"{name}: " + ", ".join(f"{c} {1000 * m:.1f} ms" for c, m in med.items()), flush=True)
 
     env = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "

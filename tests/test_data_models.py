@@ -10,7 +10,7 @@ from workbench.models import MLP, SmallCNN, linear
 @pytest.mark.parametrize("name", wb.data.NAMES)
 def test_every_dataset_splits_into_disjoint_standardized_parts(name):
     data = wb.data.load(name, seed=1)
-    (X, y), (Xv, yv), (Xt, yt) = data.train, data.val, data.test
+    (X, y), (Xv, _), (Xt, _) = data.train, data.val, data.test
     assert X.dtype == torch.float32 and X.shape[1] == data.n_features
     assert len(X) > len(Xv) > 0 and len(Xt) > 0
     torch.testing.assert_close(X.mean(0), torch.zeros(X.shape[1]), atol=1e-4, rtol=0)

@@ -79,8 +79,8 @@ def test_threshold_and_scheduler(digits):
     sched = lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)  # noqa: E731
     h = wb.fit(small(), digits, epochs=6, lr=1e-2, scheduler=sched, device="cpu")
     assert h["lr"] == pytest.approx([1e-2, 1e-2, 5e-3, 5e-3, 2.5e-3, 2.5e-3])
-    h = wb.fit(small(), digits, epochs=100, stop=Threshold(0.9, "val_acc", "max"), device="cpu")
-    assert h["val_acc"][-1] > 0.9 and all(a <= 0.9 for a in h["val_acc"][:-1])
+    h = wb.fit(small(), digits, epochs=100, stop=Threshold(0.85, "val_acc", "max"), device="cpu")
+    assert h["val_acc"][-1] > 0.85 and all(a <= 0.85 for a in h["val_acc"][:-1])
 
 
 def test_reduce_on_plateau_is_stepped_with_the_monitored_metric(digits):

@@ -26,7 +26,9 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
         if isinstance(dep, dict):
             got |= dict(_split(d) for d in dep["pip"] if not d.startswith("-e"))
         elif not dep.startswith(("python", "pip")):
-            got |= dict([_split(dep.replace("=", "==", 1) if re.search(r"[^<>=!]=[^=]", dep) else dep)])
+            got |= dict(
+                [_split(dep.replace("=", "==", 1) if re.search(r"[^<>=!]=[^=]", dep) else dep)]
+            )
     assert got == wanted
 
 

@@ -45,7 +45,8 @@ class Data:
 
     def __repr__(self) -> str:
         sizes = ", ".join(
-            f"{part}={len(getattr(self, part)[0])}" for part in ("train", "val", "test")
+            f"{part}={len(getattr(self, part)[0])}"
+            for part in ("train", "val", "test")
             if getattr(self, part) is not None
         )
         return f"Data({self.name!r}, {self.task}, {sizes}, features={self.n_features}, classes={self.n_classes})"
@@ -64,12 +65,16 @@ def _raw(name: str, rng: np.random.Generator, n_samples: int | None, noise: floa
         X, y = datasets.load_wine(return_X_y=True)
     elif name == "moons":
         X, y = datasets.make_moons(
-            n_samples or 1000, noise=0.25 if noise is None else noise,
+            n_samples or 1000,
+            noise=0.25 if noise is None else noise,
             random_state=int(rng.integers(2**31)),
         )
     elif name == "blobs":
         X, y = datasets.make_classification(
-            n_samples or 5000, n_features=64, n_informative=32, n_classes=10,
+            n_samples or 5000,
+            n_features=64,
+            n_informative=32,
+            n_classes=10,
             random_state=int(rng.integers(2**31)),
         )
     elif name == "line":
@@ -144,7 +149,10 @@ def load(
         )
     strat = y_rest if task == "classification" else None
     X_train, X_val, y_train, y_val = train_test_split(
-        X_rest, y_rest, test_size=val_size / (1 - test_size), random_state=split_seed + 1,
+        X_rest,
+        y_rest,
+        test_size=val_size / (1 - test_size),
+        random_state=split_seed + 1,
         stratify=strat,
     )
     if train_size is not None:
@@ -174,8 +182,13 @@ def load(
         return Xt, torch.as_tensor(y_, dtype=torch.float32).reshape(-1, 1)
 
     return Data(
-        train=pack(X_train, y_train), val=pack(X_val, y_val), test=pack(X_test, y_test),
-        task=task, n_features=X.shape[1], n_classes=n_classes, name=name,
+        train=pack(X_train, y_train),
+        val=pack(X_val, y_val),
+        test=pack(X_test, y_test),
+        task=task,
+        n_features=X.shape[1],
+        n_classes=n_classes,
+        name=name,
         info={"seed": seed, "train_size": train_size, "label_noise": label_noise},
     )
 

@@ -66,9 +66,11 @@ class History(dict):
 
     def to_dict(self) -> dict:
         """Plain, JSON-safe data: metrics, stop, best epoch, monitor and mode."""
-        stop = None if self.stop is None else {
-            "epoch": self.stop.epoch, "reason": self.stop.reason, "rule": self.stop.rule
-        }
+        stop = (
+            None
+            if self.stop is None
+            else {"epoch": self.stop.epoch, "reason": self.stop.reason, "rule": self.stop.rule}
+        )
         return {
             "metrics": {k: list(v) for k, v in self.items()},
             "stop": stop,
@@ -82,7 +84,9 @@ class History(dict):
         """Rebuild a History from `to_dict()` output."""
         from workbench.stopping import Stop
 
-        h = cls(data["metrics"], monitor=data.get("monitor", "val_loss"), mode=data.get("mode", "min"))
+        h = cls(
+            data["metrics"], monitor=data.get("monitor", "val_loss"), mode=data.get("mode", "min")
+        )
         if data.get("stop"):
             h.stop = Stop(**data["stop"])
         h.best_epoch = data.get("best_epoch")

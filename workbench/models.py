@@ -89,9 +89,12 @@ class SmallCNN(nn.Module):
             if seed is not None:
                 torch.manual_seed(seed)
             self.features = nn.Sequential(
-                nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(),
-                nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.ReLU(),
-                nn.MaxPool2d(2), nn.Flatten(),
+                nn.Conv2d(1, channels, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(channels, 2 * channels, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Flatten(),
             )
             self.head = nn.Linear(2 * channels * 16, n_classes)
 

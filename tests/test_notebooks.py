@@ -1,0 +1,67 @@
+"""Every lesson survives what a teacher does: running it twice in the same kernel.
+
+nbval (run by `make test` on notebooks/) checks one clean top-to-bottom run. Here each
+notebook runs top to bottom and then again in the *same* kernel, and the second run must
+raise nothing, show as many figures per cell as the first (no duplicates), and leave no
+more matplotlib figures open (no growing memory).
+"""
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+OPEN_FIGURES = "import sys\n'matplotlib.pyplot' in sys.modules and len(sys.modules['matplotlib.pyplot'].get_fignums())"
+
+
+def _kinds(cell) -> list[str]:
+    return [o.get("output_type") + ":" + ",".join(sorted(o.get("data", {}))) for o in cell.outputs]
+
+
+def _run_twice(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        allow_errors=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    probe = nbformat.v4.new_code_cell(OPEN_FIGURES)
+    with client.setup_kernel():
+        code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+        runs = []
+        for _ in range(2):
+            for i, cell in code:
+                client.execute_cell(cell, i)
+            runs.append(({i: _kinds(c) for i, c in code}, _probe(client, probe)))
+    (first, figs1), (second, figs2) = runs
+    for i, _ in code:
+        images = [k for k in first[i] if "image/png" in k]
+        again = [k for k in second[i] if "image/png" in k]
+        assert len(again) == len(images), (
+            f"cell {i} shows {len(again)} figures on a re-run, {len(images)} at first"
+        )
+    assert figs2 <= figs1, f"{figs2 - figs1} more matplotlib figures open after the re-run"
+
+
+def _probe(client, cell):
+    cell.outputs = []
+    client.execute_cell(cell, len(client.nb.cells))
+    data = [o for o in cell.outputs if o.get("output_type") == "execute_result"]
+    return int(data[0]["data"]["text/plain"].strip("'")) if data else 0
+
+
+# One class per notebook: `--dist loadscope` then spreads notebooks over the workers.
+for _path in NOTEBOOKS:
+    _name = "TestRerun_" + _path.stem
+    globals()[_name] = pytest.mark.slow(
+        type(_name, (), {"test_runs_twice_in_one_kernel": lambda self, p=_path: _run_twice(p)})
+    )
+
+
+def test_there_are_lessons():
+    assert len(NOTEBOOKS) >= 1 or os.environ.get("WORKBENCH_NO_LESSONS")
