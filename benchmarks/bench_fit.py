@@ -59,7 +59,8 @@ def run_wb(data, make_model, bs, epochs, device, live=False):
     if live:
         from workbench.live import LiveCurve
 
-        live_curve = LiveCurve(progress=False)
+        # draw every redraw the throttle allows, as in Jupyter, but send the PNG nowhere
+        live_curve = LiveCurve(progress=False, output=lambda png: None)
     wb.fit(model, data, epochs=epochs, stop=stop, batch_size=bs, device=device, live=live_curve)
 
 

@@ -12,26 +12,29 @@ ipywidgets and IPython only when they are used.
 
 from importlib import import_module
 
-from workbench import data, models, stopping
+from workbench import data, models, plots, stopping
+from workbench.explore import explore, summary
 from workbench.fit import evaluate, fit, pick_device
 from workbench.history import History
+from workbench.live import LiveCurve
 
 __version__ = "0.1.0"
 
-# name -> module; loaded on first use so that `import workbench` stays light and headless
+# Modules loaded on first use (name -> (module, attribute or None for the module itself)).
+# The widget modules above import ipywidgets and IPython only inside functions, so
+# `import workbench` needs no display and no Jupyter front end either way.
 _LAZY = {
-    "explore": "workbench.explore",
-    "summary": "workbench.explore",
-    "LiveCurve": "workbench.live",
-    "plots": "workbench.plots",
-    "checkpoint": "workbench.checkpoint",
+    "checkpoint": ("workbench.checkpoint", None),
+    "pretrained": ("workbench.pretrained", None),
+    "search": ("workbench.search", None),
 }
 
 
 def __getattr__(name):
     if name in _LAZY:
-        module = import_module(_LAZY[name])
-        return module if module.__name__.endswith(name) else getattr(module, name)
+        module_name, attribute = _LAZY[name]
+        module = import_module(module_name)
+        return module if attribute is None else getattr(module, attribute)
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
 
@@ -54,4 +57,17 @@ def versions() -> dict:
     }
 
 
-__all__ = ["History", "data", "evaluate", "fit", "models", "pick_device", "stopping", "versions"]
+__all__ = [
+    "History",
+    "LiveCurve",
+    "data",
+    "evaluate",
+    "explore",
+    "fit",
+    "models",
+    "pick_device",
+    "plots",
+    "stopping",
+    "summary",
+    "versions",
+]

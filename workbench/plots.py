@@ -1,0 +1,240 @@
+"""Static learning-curve plots: each function takes a history and an Axes and returns the Axes.
+
+A history is any mapping of metric name -> list of per-epoch floats (a `History` or a plain
+dict). Epochs count from 1. Nothing here trains or changes the history; the live curve and
+the stop-rule explorer draw with the same helpers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+LOSSES = ("train_loss", "val_loss")
+ACCURACIES = ("train_acc", "val_acc")
+
+
+def epochs_of(history: Mapping) -> list:
+    """The epoch numbers of a history: its ``epoch`` column, else 1, 2, ..., n.
+
+    >>> epochs_of({"val_loss": [0.5, 0.4, 0.45]})
+    [1, 2, 3]
+    """
+    if history.get("epoch"):
+        return [int(e) for e in history["epoch"]]
+    n = max((len(v) for v in history.values()), default=0)
+    return list(range(1, n + 1))
+
+
+def mode_of(metric: str, history: Mapping | None = None) -> str:
+    """Whether lower ("min") or higher ("max") is better for `metric`.
+
+    >>> mode_of("val_acc"), mode_of("val_loss")
+    ('max', 'min')
+    """
+    if history is not None and getattr(history, "monitor", None) == metric:
+        return getattr(history, "mode", "min")
+    return "max" if metric.endswith(("acc", "accuracy")) else "min"
+
+
+def best_of(values: Sequence[float], mode: str = "min") -> tuple[int, float] | None:
+    """The 1-based epoch and value of the best finite entry, or None if there is none.
+
+    Ties go to the earliest epoch, as a stop rule counts them.
+
+    >>> best_of([0.5, 0.3, 0.3, float("nan")])
+    (2, 0.3)
+    """
+    best = None
+    for i, v in enumerate(values):
+        if v is None or not math.isfinite(v):
+            continue
+        if best is None or (v < best[1] if mode == "min" else v > best[1]):
+            best = (i + 1, v)
+    return best
+
+
+def _label(metric: str) -> str:
+    return metric.replace("_", " ").replace("val", "validation")
+
+
+def _draw_stop(ax, stop, color, label=None):
+    """A vertical line at the stop epoch with the reason in its legend entry."""
+    reason = getattr(stop, "reason", "") or ""
+    text = f"stop @ {stop.epoch}" + (f": {reason}" if reason else "")
+    if label:
+        text = f"{label} {text}"
+    return ax.axvline(stop.epoch, color=color, linestyle=":", linewidth=1.5, label=text)
+
+
+def plot_history(
+    history: Mapping,
+    ax=None,
+    *,
+    metrics: Sequence[str] = LOSSES,
+    label: str | None = None,
+    stop=None,
+    best: bool = True,
+    color=None,
+):
+    """Draw metrics against epoch, with the best epoch (a dot) and the stop epoch (a line).
+
+    Parameters
+    ----------
+    history : mapping
+        Metric name -> per-epoch floats (a `History` or a plain dict).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure's Axes when None.
+    metrics : sequence of str
+        Columns to draw; missing ones are skipped. Training curves are dashed.
+    label : str, optional
+        Run name put in front of each legend entry (for overlaying runs).
+    stop : Stop, optional
+        Where to draw the stop line; defaults to ``history.stop`` when the history has one.
+    best : bool
+        Mark the best epoch of the last validation metric drawn (or of ``history.monitor``).
+    color : optional
+        One colour for all of this run's lines (used when overlaying runs).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    epochs = epochs_of(history)
+    drawn = [m for m in metrics if history.get(m)]
+    lines = {}
+    for m in drawn:
+        style = "--" if m.startswith("train") else "-"
+        name = f"{label} {_label(m)}" if label else _label(m)
+        kw = {} if color is None else {"color": color}
+        (lines[m],) = ax.plot(epochs[: len(history[m])], history[m], style, label=name, **kw)
+    if best and drawn:
+        monitor = getattr(history, "monitor", None)
+        if monitor not in drawn:
+            monitor = next((m for m in reversed(drawn) if not m.startswith("train")), drawn[-1])
+        found = best_of(history[monitor], mode_of(monitor, history))
+        if found is not None:
+            ax.plot(
+                epochs[found[0] - 1],
+                found[1],
+                "o",
+                color=lines[monitor].get_color(),
+                label=f"{label + ' ' if label else ''}best {_label(monitor)} @ {epochs[found[0] - 1]}",
+            )
+    stop = stop if stop is not None else getattr(history, "stop", None)
+    if stop is not None:
+        first = lines[drawn[-1]].get_color() if drawn else "k"
+        _draw_stop(ax, stop, color if color is not None else first, label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy" if drawn and all("acc" in m for m in drawn) else "loss")
+    if drawn:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def plot_accuracy(history: Mapping, ax=None, **kw):
+    """Draw the accuracy curves (train dashed, validation and test solid).
+
+    Parameters
+    ----------
+    history : mapping
+        Needs ``train_acc``/``val_acc`` (``test_acc`` is drawn too when present).
+    ax : matplotlib Axes, optional
+        Where to draw.
+    **kw
+        Passed to `plot_history` (label, stop, best, color).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    kw.setdefault("metrics", (*ACCURACIES, "test_acc"))
+    return plot_history(history, ax, **kw)
+
+
+def plot_runs(runs: Mapping[str, Mapping], ax=None, *, metric: str = "val_loss", best=True):
+    """Overlay one metric of several runs on one Axes, one colour per run.
+
+    Parameters
+    ----------
+    runs : mapping of str to history
+        Label -> history, e.g. ``{"no BN": h1, "BN": h2}``.
+    ax : matplotlib Axes, optional
+        Where to draw.
+    metric : str
+        The column to compare.
+    best : bool
+        Mark each run's best epoch.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for i, (name, history) in enumerate(runs.items()):
+        plot_history(history, ax, metrics=(metric,), label=name, best=best, color=f"C{i}")
+    ax.set_title(_label(metric))
+    return ax
+
+
+def png_bytes(fig, *, draw: bool = True) -> bytes:
+    """Encode a figure's Agg canvas as PNG, fast (low zlib level; these images are tiny).
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+        A figure with an Agg canvas (``FigureCanvasAgg(fig)``).
+    draw : bool
+        Redraw everything first; pass False after blitting a few artists onto the canvas.
+
+    Returns
+    -------
+    bytes
+    """
+    import io
+
+    from PIL import Image
+
+    if draw:
+        fig.canvas.draw()
+    buf = io.BytesIO()
+    rgba = fig.canvas.buffer_rgba()
+    Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1).convert(
+        "RGB"
+    ).save(buf, format="png", compress_level=1)
+    return buf.getvalue()
+
+
+def agg_figure(figsize=(7, 3), dpi: int = 80, ncols: int = 1, layout="constrained"):
+    """A figure that pyplot does not track (so the inline backend never shows it twice).
+
+    Returns
+    -------
+    (Figure, list of Axes)
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi, layout=layout)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+__all__ = [
+    "agg_figure",
+    "best_of",
+    "epochs_of",
+    "mode_of",
+    "plot_accuracy",
+    "plot_history",
+    "plot_runs",
+    "png_bytes",
+]
