@@ -131,6 +131,9 @@ def fit(
     callbacks: Sequence = (),
     live=False,
     label: str | None = None,
+    checkpoint=None,
+    resume=None,
+    override: bool = False,
 ) -> History:
     """Train `model` on `data` and return the per-epoch History.
 
@@ -173,6 +176,18 @@ def fit(
         Draw the learning curves live in Jupyter (a LiveCurve may be shared between runs).
     label : str, optional
         A name for this run in live plots.
+    checkpoint : str, Path or Checkpointer, optional
+        Save the whole run (weights, optimizer, history, random states) to this folder, by
+        default after every epoch keeping the latest file; a
+        `workbench.checkpoint.Checkpointer` sets how often and which files to keep.
+    resume : "last", str or Path, optional
+        Continue a run from a checkpoint file (or a folder's newest one); "last" resumes
+        from the `checkpoint` folder, or starts afresh if it holds nothing yet. The resumed
+        run ends exactly as if it had never stopped; a run that had already stopped returns
+        at once (with `restore_best` applied).
+    override : bool
+        Resume even though settings differ from the checkpoint's (seed, batch_size, lr,
+        stop rule, ...); the values given now are used from the resumed epoch on.
 
     Returns
     -------
@@ -208,18 +223,39 @@ def fit(
     guard = NonFinite("train_loss") | NonFinite("val_loss")
     rule = guard if stop is None else guard | stop
 
+    first, best_value, best_state, saver = 1, None, None, None
+    if checkpoint is not None or resume is not None:
+        from workbench.checkpoint import Checkpointer
+        from workbench.resume import TrainingState
+
+        saver = Checkpointer.of(checkpoint)
+        run = TrainingState(model, optimizer, sched, gen, history, rule, settings={
+            "seed": seed, "batch_size": batch_size, "opt": opt, "lr": lr,
+            "weight_decay": weight_decay, "momentum": momentum, "scheduler": sched,
+            "loss_fn": loss_fn or ("cross_entropy" if classification else "mse"),
+            "stop": stop, "monitor": monitor, "mode": mode, "restore_best": restore_best,
+            "data": [len(X), len(X_val)], "columns": names,
+        })  # fmt: skip
+        first, best_value, best_state = run.start(resume, saver, epochs=epochs, override=override)
+
     callbacks = list(callbacks)
     if live:
         from workbench.live import LiveCurve
 
         callbacks.append(live if isinstance(live, LiveCurve) else LiveCurve())
-    info = {"epochs": epochs, "task": data.task, "device": str(dev), "monitor": monitor,
-            "mode": mode, "stop": stop, "label": label}
+    info = {
+        "epochs": epochs,
+        "task": data.task,
+        "device": str(dev),
+        "monitor": monitor,
+        "mode": mode,
+        "stop": stop,
+        "label": label,
+    }
     _call(callbacks, "on_fit_start", history, info)
 
-    best_value, best_state = None, None
     n = len(X)
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first, epochs + 1):
         start = time.perf_counter()
         model.train()
         total = torch.zeros((), device=dev)
@@ -257,6 +293,8 @@ def fit(
         if fired is not None:
             history.stop = fired
         _call(callbacks, "on_epoch_end", history)
+        if saver is not None and (epoch % saver.every == 0 or fired is not None or epoch == epochs):
+            saver.save(run.capture(epoch, best_value, best_state))
         if fired is not None:
             break
 
