@@ -41,7 +41,7 @@ CELLS = [
     'data = wb.data.load("digits", seed=0, train_size=200, label_noise=0.3)\n'
     "model = wb.models.MLP((64, 128, 10))\n"
     "history = wb.fit(model, data, epochs=60, lr=3e-3, live=True)",
-    "w = explore(history, stopping.Patience(5))\nw",
+    "w = wb.explore(history, stopping.Patience(5))\nw",
 ]
 
 
@@ -157,19 +157,22 @@ def test_notebook_runs_and_slider_repaints_fast(lab):
                 }"""
             )
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            slider = page.locator(".widget-slider .noUi-handle").first
-            slider.wait_for(timeout=90_000)
-            img = page.locator(".jp-OutputArea-output img.widget-image").first
-            img.wait_for(timeout=30_000)
+            # every cell has run (numbered prompt), or one failed: then say which error
             page.wait_for_function(
-                """() => [...document.querySelectorAll('.jp-InputArea-prompt')]
+                """() => document.querySelector('.jp-OutputArea-output[data-mime-type='
+                        + '"application/vnd.jupyter.stderr"]') ||
+                    [...document.querySelectorAll('.jp-InputArea-prompt')]
                         .every(p => /\\[\\d+\\]/.test(p.textContent))""",
-                timeout=90_000,
+                timeout=150_000,
             )
             errors = page.locator(
                 ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
             ).all_inner_texts()
             assert not [e for e in errors if "Error" in e or "Traceback" in e], errors
+            slider = page.locator(".widget-slider .noUi-handle").first
+            slider.wait_for(timeout=30_000)
+            img = page.locator(".jp-OutputArea-output img.widget-image").first
+            img.wait_for(timeout=30_000)
 
             cells = page.locator(".jp-Notebook .jp-Cell")
             live_out = cells.nth(1).locator(".jp-OutputArea")
