@@ -154,7 +154,11 @@ def test_rule_cases(rule, history, expected):
             {"train_loss": [-2.0, -1.99]},
             "train_loss changed by 0.005 relative (-2 to -1.99), less than tol 0.01",
         ),
-        (NonFinite(), {"val_loss": [INF]}, "val_loss became inf"),
+        (
+            NonFinite(),
+            {"val_loss": [INF]},
+            "val_loss became inf: training diverged (try a lower learning rate)",
+        ),
         (
             GeneralizationLoss(12.5),
             PRECHELT,

@@ -263,10 +263,10 @@ class Divergence(_Bound):
 
 @dataclass(frozen=True)
 class NonFinite(Rule):
-    """Stop at the first NaN or infinite value.
+    """Stop at the first NaN or infinite value (`fit` always adds this rule for the losses).
 
     >>> NonFinite()({"val_loss": [0.7, float("nan")]})
-    Stop(epoch=2, rule='NonFinite', reason='val_loss became nan')
+    Stop(epoch=2, rule='NonFinite', reason='val_loss became nan: training diverged (try a lower learning rate)')
     """
 
     monitor: str = "val_loss"
@@ -274,7 +274,8 @@ class NonFinite(Rule):
     def _scan(self, history: HistoryLike) -> Scan:
         for value in _series(history, self.monitor):
             finite = math.isfinite(value)
-            yield value, None if finite else f"{self.monitor} became {_fmt(value)}"
+            why = f"{self.monitor} became {_fmt(value)}: training diverged"
+            yield value, None if finite else f"{why} (try a lower learning rate)"
 
 
 @dataclass(frozen=True)
