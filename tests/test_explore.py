@@ -153,3 +153,18 @@ def test_nan_in_the_history_is_survived():
     w = explore(h, Patience(5))
     w.sliders["patience"].value = 20
     assert w.html.value
+
+
+def test_summary_restores_by_the_runs_monitor_not_the_rules():
+    # RelativeChange watches train_loss, but fit(restore_best=True) restores by val_loss.
+    from workbench import stopping
+    from workbench.explore import summary
+
+    h = {
+        "train_loss": [1.0, 0.5, 0.3, 0.299, 0.2],
+        "val_loss": [0.9, 0.4, 0.6, 0.7, 0.8],
+        "test_acc": [0.5, 0.9, 0.7, 0.6, 0.5],
+    }
+    s = summary(h, stopping.RelativeChange(0.01))
+    assert s["stop_epoch"] == 4 and s["restored_epoch"] == 2
+    assert s["test_restored"] == 0.9 and s["test_at_best"] == 0.9

@@ -50,7 +50,11 @@ def _run_twice(path: Path) -> None:
 
 def _probe(client, cell):
     cell.outputs = []
-    client.execute_cell(cell, len(client.nb.cells))
+    client.nb.cells.append(cell)  # nbclient writes outputs back into the notebook by index
+    try:
+        client.execute_cell(cell, len(client.nb.cells) - 1)
+    finally:
+        client.nb.cells.pop()
     data = [o for o in cell.outputs if o.get("output_type") == "execute_result"]
     return int(data[0]["data"]["text/plain"].strip("'")) if data else 0
 

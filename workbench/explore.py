@@ -43,9 +43,10 @@ def summary(history: Mapping, rule, *, test_metric: str | None = None) -> dict:
         ``stop_epoch`` (None if the rule never fires), ``reason``, ``epochs`` (recorded),
         ``epoch`` (the last epoch that runs), ``epochs_saved``, ``monitor``, ``value`` (the
         monitored value there), ``best_epoch``/``best_value`` (over the whole run),
-        ``restored_epoch`` (best up to the stop: what ``restore_best`` would load),
-        ``test_metric``, ``test`` (there), ``test_restored``, ``test_at_best`` (at the best
-        validation epoch), ``best_test``/``best_test_epoch``.
+        ``restored_epoch`` (best up to the stop by the run's monitor, ``history.monitor`` or
+        val_loss: what ``fit(restore_best=True)`` would load), ``test_metric``, ``test``
+        (there), ``test_restored``, ``test_at_best`` (at the run's best epoch),
+        ``best_test``/``best_test_epoch``.
 
     >>> h = {"val_loss": [0.9, 0.5, 0.6, 0.7, 0.8], "test_acc": [0.5, 0.8, 0.7, 0.7, 0.6]}
     >>> s = summary(h, stopping.Patience(2))
@@ -59,7 +60,16 @@ def summary(history: Mapping, rule, *, test_metric: str | None = None) -> dict:
     epoch = stop.epoch if stop is not None else n
     values = list(history.get(monitor) or [])
     best = best_of(values, mode) or (None, None)
-    restored = best_of(values[:epoch], mode) or (None, None)
+    # restore_best and "the best epoch in hindsight" follow the run's monitor (what fit
+    # restores by), which differs from the rule's for e.g. RelativeChange on train_loss
+    run_monitor = getattr(history, "monitor", None) or "val_loss"
+    if run_monitor not in history:
+        run_monitor = monitor
+    run_mode = getattr(history, "mode", None) if run_monitor != monitor else mode
+    run_values = list(history.get(run_monitor) or [])
+    run_best = best_of(run_values, run_mode or mode_of(run_monitor, history)) or (None, None)
+    restored = best_of(run_values[:epoch], run_mode or mode_of(run_monitor, history))
+    restored = restored or (None, None)
     if test_metric is None:
         test_metric = next((m for m in ("test_acc", "test_loss") if history.get(m)), None)
     tests = list(history.get(test_metric) or []) if test_metric else []
@@ -80,7 +90,7 @@ def summary(history: Mapping, rule, *, test_metric: str | None = None) -> dict:
         "test_metric": test_metric if tests else None,
         "test": _at(tests, epoch),
         "test_restored": _at(tests, restored[0]),
-        "test_at_best": _at(tests, best[0]),
+        "test_at_best": _at(tests, run_best[0]),
         "best_test": best_test[1] if best_test else None,
         "best_test_epoch": best_test[0] if best_test else None,
     }
