@@ -22,13 +22,13 @@ def execute(path: Path, timeout: int = 600) -> float:
         nb,
         timeout=timeout,
         kernel_name="python3",
-        store_widget_state=False,
+        store_widget_state=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
-    nb.metadata.pop("widgets", None)
+    nb.metadata.pop("widgets", None)  # kept while running (Output widgets need it), not saved
     nbformat.write(nb, path)
     return seconds
 

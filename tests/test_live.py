@@ -156,3 +156,42 @@ def test_fit_with_live_true_outside_jupyter():
     assert live.draws_ >= 1 and len(h["epoch"]) == 3
     h2 = wb.fit(model, ((X, y), (X, y)), epochs=2, live=True)
     assert len(h2["epoch"]) == 2
+
+
+def test_runs_started_in_one_cell_share_one_image_a_later_cell_shows_a_new_one(monkeypatch):
+    import types
+
+    import IPython.display
+
+    from workbench import live
+    from workbench.history import History
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append("update")
+
+    def display(obj, display_id=None):
+        shown.append("new")
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    shell = types.SimpleNamespace(execution_count=5)
+    monkeypatch.setattr(live.LiveCurve, "_make_sink", lambda self: live._NotebookImage(shell))
+    curve = live.LiveCurve(progress=False)
+
+    def run(label):
+        h = History()
+        curve.on_fit_start(h, {"epochs": 2, "label": label})
+        for epoch in (1, 2):
+            h.append(epoch=epoch, train_loss=1.0 / epoch, val_loss=1.2 / epoch)
+            curve.on_epoch_end(h)
+        curve.on_fit_end(h)
+
+    run("a")
+    run("b")
+    assert shown.count("new") == 1 and "update" in shown
+    shell.execution_count = 6
+    run("c")
+    assert shown.count("new") == 2

@@ -101,7 +101,9 @@ class LiveCurve:
         self._runs.append({"history": history, "label": label, "info": info, "art": None})
         if len(self._runs) == 2:
             self.figure_ = None  # restyle: one colour per run instead of one per curve
-        self._sink = self._make_sink()
+        # runs started in the same cell share one image; a later cell shows it afresh
+        if not (isinstance(self._sink, _NotebookImage) and self._sink.same_cell()):
+            self._sink = self._make_sink()
         # first draw after `every` seconds: a run shorter than that pays for one draw only
         self._next_draw = self.clock() + self.every
         if self.progress:
@@ -237,6 +239,11 @@ class _NotebookImage:
     def __init__(self, shell):
         self.shell = shell
         self.handle = None
+        self.cell = shell.execution_count
+
+    def same_cell(self) -> bool:
+        """True while the cell that first showed the image is still the one running."""
+        return self.shell.execution_count == self.cell
 
     def __call__(self, png: bytes) -> None:
         from IPython.display import Image, display
