@@ -106,7 +106,9 @@ class History(dict):
         import pandas as pd
 
         frame = pd.DataFrame({k: v for k, v in self.items()})
-        return frame.set_index("epoch") if "epoch" in frame else frame
+        if "epoch" not in frame:
+            return frame
+        return frame.astype({"epoch": int}).set_index("epoch")
 
     def __repr__(self) -> str:
         last = {k: round(v[-1], 4) for k, v in self.items() if v and k not in ("epoch", "seconds")}

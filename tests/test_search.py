@@ -1,0 +1,86 @@
+"""Successive halving, best-so-far curves, and the Optuna glue of workbench.search."""
+
+import math
+
+import optuna
+import pytest
+
+from workbench import data as wb_data
+from workbench import search
+from workbench.stopping import Patience
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_successive_halving_keeps_the_best_third_and_counts_resumed_epochs():
+    rungs = search.successive_halving(lambda i, r: (i % 5) + r / 100, 27, min_epochs=1, eta=3)
+    assert [(r["epochs"], len(r["configs"])) for r in rungs] == [(1, 27), (3, 9), (9, 3), (27, 1)]
+    assert [r["spent"] for r in rungs] == [27, 18, 18, 18] and rungs[-1]["total"] == 81
+    # the best third: every i % 5 == 4, then the earliest ties of i % 5 == 3
+    assert rungs[1]["configs"] == [3, 4, 8, 9, 13, 14, 18, 19, 24]
+
+
+def test_successive_halving_stops_at_max_epochs_and_ranks_nan_last():
+    scores = {0: math.nan, 1: 0.5, 2: 0.9}
+    rungs = search.successive_halving(lambda i, r: scores[i], 3, eta=3, max_epochs=1)
+    assert len(rungs) == 1
+    rungs = search.successive_halving(lambda i, r: scores[i], 3, eta=2)
+    assert rungs[1]["configs"] == [2]
+
+
+@pytest.mark.parametrize("bad", [{"n_configs": 0}, {"min_epochs": 0}, {"eta": 1}])
+def test_successive_halving_refuses_bad_settings(bad):
+    kw = {"n_configs": 3, "min_epochs": 1, "eta": 3} | bad
+    with pytest.raises(ValueError):
+        search.successive_halving(lambda i, r: 0.0, kw.pop("n_configs"), **kw)
+
+
+def test_best_so_far_counts_every_epoch():
+    assert search.best_so_far([[0.5, 0.7], [math.nan, 0.6, 0.9]]) == (
+        [1, 2, 3, 4, 5],
+        [0.5, 0.7, 0.7, 0.7, 0.9],
+    )
+
+
+def test_rule_pruner_prunes_when_the_stop_rule_fires():
+    rule = Patience(2, monitor="val_acc", mode="max")
+    study = optuna.create_study(direction="maximize", pruner=search.rule_pruner(rule))
+    trial = study.ask()
+    decisions = []
+    for step, value in enumerate([0.5, 0.6, 0.6, 0.55]):
+        trial.report(value, step)
+        decisions.append(trial.should_prune())
+    assert decisions == [False, False, False, True]
+
+
+def test_fit_trial_reports_every_epoch_and_can_be_pruned():
+    data = wb_data.load("digits", seed=0, train_size=200, test_size=0)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    study.optimize(lambda t: search.fit_trial(t, data, epochs=3), n_trials=2)
+    for t in study.trials:
+        assert len(t.user_attrs["curve"]) == 3 and t.value == max(t.user_attrs["curve"])
+        assert sorted(t.intermediate_values) == [0, 1, 2]
+
+    always = search.rule_pruner(Patience(1, monitor="val_acc", mode="max", start_from_epoch=0))
+    study = optuna.create_study(direction="maximize", pruner=always)
+    study.enqueue_trial({"lr": 1e-4, "width": 4, "weight_decay": 1e-6})
+    study.optimize(lambda t: search.fit_trial(t, data, epochs=20), n_trials=1)
+    assert study.trials[0].state == optuna.trial.TrialState.PRUNED
+    assert len(study.trials[0].user_attrs["curve"]) < 20
+
+
+def test_two_workers_share_one_study(tmp_path):
+    import multiprocessing
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+    optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=search.worker, args=(storage, "s", 1), kwargs={"epochs": 1})
+               for _ in range(2)]  # fmt: skip
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert [w.exitcode for w in workers] == [0, 0]
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    assert len(trials) == 2 and len({t.user_attrs["pid"] for t in trials}) == 2
