@@ -68,3 +68,11 @@ def test_models_are_seeded_and_leave_global_rng_alone():
     assert linear(4, 2).weight.shape == (2, 4)
     with pytest.raises(ValueError, match="sizes"):
         MLP((4,))
+
+
+def test_slicing_an_mlp_shares_its_layers():
+    model = MLP((4, 8, 8, 3))
+    body = model[:-1]
+    assert isinstance(body, torch.nn.Sequential) and len(body) == len(model) - 1
+    assert body[0] is model[0]
+    assert body(torch.zeros(2, 4)).shape == (2, 8)

@@ -61,6 +61,8 @@ class LiveCurve:
         The figure, e.g. ``live.figure_.savefig("curve.png")`` after the run.
     draws_ : int
         How many times the figure was redrawn.
+    title_ : str
+        The text over the curves (the stop and its reason once the run has stopped).
     """
 
     def __init__(
@@ -88,6 +90,8 @@ class LiveCurve:
         self._bar = None
         self._next_draw = -math.inf
         self._drawn = None
+        self._background = None
+        self._legend_state = None
 
     # --- the callback protocol of workbench.fit -------------------------------------------
     def on_fit_start(self, history, info: dict | None = None) -> None:
@@ -133,9 +137,20 @@ class LiveCurve:
         if self._sink is None and self.output == "auto":
             print(_summary_line(self._runs[-1]) if self._runs else "")
 
+    @property
+    def title_(self) -> str:
+        """The text over the curves: the epoch and monitored value, or the stop and its reason."""
+        return self._title_artist.get_text() if self.figure_ is not None else ""
+
     # --- drawing -----------------------------------------------------------------------
     def redraw(self) -> None:
-        """Update every run's lines and markers, render, and send the image to the output."""
+        """Update every run's lines and markers, render, and send the image to the output.
+
+        The axes limits are fixed ahead of the data (x up to the planned epochs, y with
+        headroom), so most redraws only paste the saved background (axes, ticks, legend)
+        and draw the moving artists on it: a few milliseconds instead of a full render.
+        A full render happens at the first draw and whenever the data leaves the limits.
+        """
         start = self.clock()
         need_acc = any(r["history"].get("val_acc") for r in self._runs)
         fresh = self.figure_ is None or (len(self.figure_.axes) == 2) != need_acc
@@ -144,12 +159,16 @@ class LiveCurve:
         for run in self._runs:
             self._update_run(run)
         loss_ax = self.figure_.axes[0]
-        for ax in self.figure_.axes:
-            ax.relim()
-            ax.autoscale_view()
-        loss_ax.legend(fontsize="x-small", loc="upper right")
-        loss_ax.set_title(_title(self._runs[-1]), fontsize="small", loc="left")
-        png = png_bytes(self.figure_)
+        title = _title(self._runs[-1])
+        if fresh or self._background is None or not self._limits_hold():
+            self._full_render(loss_ax, title)
+        else:
+            canvas = self.figure_.canvas
+            canvas.restore_region(self._background)
+            self._title_artist.set_text(title)
+            for artist in self._moving():
+                artist.axes.draw_artist(artist)
+        png = png_bytes(self.figure_, draw=False)
         if self._sink is not None:
             self._sink(png)
         self.draws_ += 1
@@ -159,11 +178,75 @@ class LiveCurve:
         cost = 0.0 if fresh else now - start
         self._next_draw = now + min(max(self.every, cost / DRAW_BUDGET), MAX_WAIT)
 
+    def _moving(self) -> list:
+        """The artists that change between redraws (drawn over the saved background)."""
+        artists = [self._title_artist]
+        for run in self._runs:
+            art = run["art"]
+            artists += list(art["lines"].values()) + [art["best"]] + art["stops"]
+        return [a for a in artists if a.get_visible()]
+
+    def _limits(self) -> list[tuple]:
+        """Axes limits that leave room for the rest of the run: x to the planned epochs."""
+        planned = max((r["info"].get("epochs") or 0) for r in self._runs)
+        seen = max(len(epochs_of(r["history"])) for r in self._runs)
+        last = max(planned, seen, 2)
+        limits = []
+        for keys in (_LOSSES, _ACCS)[: len(self.figure_.axes)]:
+            values = [
+                v for r in self._runs for k in keys for v in (r["history"].get(k) or [])
+                if math.isfinite(v)
+            ]  # fmt: skip
+            low, high = (min(values), max(values)) if values else (0.0, 1.0)
+            if keys is _ACCS:
+                low, high = min(low, 0.0), max(high, 1.0)
+            else:  # losses fall as a run goes on: start at 0 and leave headroom above
+                low, high = min(low, 0.0), high + 0.25 * (high - min(low, 0.0) or 1.0)
+            pad = 0.03 * (high - low or 1.0)
+            limits.append(((0.0, last + 1.0), (low - pad, high + pad)))
+        return limits
+
+    def _limits_hold(self) -> bool:
+        for ax, keys in zip(self.figure_.axes, (_LOSSES, _ACCS), strict=False):
+            (_, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+            for r in self._runs:
+                if len(epochs_of(r["history"])) > x1:
+                    return False
+                for k in keys:
+                    if any(
+                        math.isfinite(v) and not y0 <= v <= y1 for v in r["history"].get(k) or []
+                    ):
+                        return False
+        return self._legend_state == _legend_state(self._runs)
+
+    def _full_render(self, loss_ax, title: str) -> None:
+        """Render everything: limits, legend and the background that later redraws reuse."""
+        for ax, (xlim, ylim) in zip(self.figure_.axes, self._limits(), strict=False):
+            ax.set_xlim(*xlim)
+            ax.set_ylim(*ylim)
+        loss_ax.legend(fontsize="x-small", loc="upper right")
+        self._legend_state = _legend_state(self._runs)
+        moving = self._moving()
+        for artist in moving:  # the background is everything that does not move
+            artist.set_visible(False)
+        self.figure_.canvas.draw()
+        self._background = self.figure_.canvas.copy_from_bbox(self.figure_.bbox)
+        for artist in moving:
+            artist.set_visible(True)
+        self._title_artist.set_text(title)
+        for artist in moving:
+            artist.axes.draw_artist(artist)
+
     def _new_figure(self, need_acc: bool) -> None:
         self.figure_, axes = agg_figure(self.figsize, self.dpi, 2 if need_acc else 1, layout=None)
         # fixed margins: a layout engine would cost a third of every redraw
         self.figure_.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.88, wspace=0.22)
         axes[0].set_ylabel("loss")
+        # the title is a plain text artist so that it can be redrawn over the background
+        self._title_artist = axes[0].text(
+            0, 1.03, "", transform=axes[0].transAxes, fontsize="small", ha="left", va="bottom"
+        )
+        self._background = None
         if need_acc:
             axes[1].set_ylabel("accuracy")
         for ax in axes:
@@ -252,6 +335,15 @@ class _NotebookImage:
             self.handle = display(Image(data=png, format="png"), display_id=True)
         else:
             self.handle.update(Image(data=png, format="png"))
+
+
+_LOSSES = ("train_loss", "val_loss")
+_ACCS = ("train_acc", "val_acc")
+
+
+def _legend_state(runs) -> tuple:
+    # the legend is part of the background: its labels change when a run stops or is added
+    return tuple((r["label"], getattr(r["history"], "stop", None) is not None) for r in runs)
 
 
 def _latest(history) -> dict:

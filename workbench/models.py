@@ -72,6 +72,12 @@ class MLP(nn.Sequential):
             layers.append(nn.Linear(sizes[-2], sizes[-1]))
         super().__init__(*layers)
 
+    def __getitem__(self, idx):
+        # nn.Sequential rebuilds a slice with our __init__, which takes sizes, not layers
+        if isinstance(idx, slice):
+            return nn.Sequential(*list(self._modules.values())[idx])
+        return super().__getitem__(idx)
+
 
 class SmallCNN(nn.Module):
     """A small CNN for 1x8x8 digit images: two 3x3 convolutions, then a linear head.
