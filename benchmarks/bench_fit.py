@@ -7,7 +7,7 @@ the table reports medians and ratios to the tight loop measured in this one run.
 
     python benchmarks/bench_fit.py                 # all workloads (a few minutes on 2 cores)
     python benchmarks/bench_fit.py --quick         # fewer repeats
-    python benchmarks/bench_fit.py --workloads W1 --live   # + live-curve overhead on W1
+    python benchmarks/bench_fit.py --live          # + the live curve's overhead on W1
     python benchmarks/bench_fit.py --device cuda --large   # + a 500k-sample GPU workload
 """
 
@@ -52,16 +52,10 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def run_wb(data, make_model, bs, epochs, device, live=False):
+def run_wb(data, make_model, bs, epochs, device):
     model = make_model()
     stop = wb.stopping.Patience(10_000)  # a real rule, evaluated every epoch, never firing
-    live_curve = None
-    if live:
-        from workbench.live import LiveCurve
-
-        # draw every redraw the throttle allows, as in Jupyter, but send the PNG nowhere
-        live_curve = LiveCurve(progress=False, output=lambda png: None)
-    wb.fit(model, data, epochs=epochs, stop=stop, batch_size=bs, device=device, live=live_curve)
+    wb.fit(model, data, epochs=epochs, stop=stop, batch_size=bs, device=device)
 
 
 def run_tight(data, make_model, bs, epochs, device):
@@ -132,6 +126,31 @@ def run_sklearn(data, make_model, bs, epochs, device):
             clf.score(Xv, yv)
 
 
+def live_overhead(device, repeats: int, epochs: int = 150) -> dict:
+    """Whole-run seconds of W1 with and without the live curve, interleaved.
+
+    A lesson run is 60 to 150 epochs, and the live curve has a fixed cost (the first full
+    render), so the overhead is measured on a run of that length rather than per epoch.
+    """
+    from workbench.live import LiveCurve
+
+    data, make_model, bs = workload("W1", device)
+    off, on, draws = [], [], []
+    for rep in range(repeats + 1):
+        for live in (False, True) if rep % 2 else (True, False):
+            curve = LiveCurve(progress=False, output=lambda png: None) if live else None
+            start = time.perf_counter()
+            wb.fit(make_model(), data, epochs=epochs, batch_size=bs, device=device,
+                   stop=wb.stopping.Patience(10_000), live=curve)  # fmt: skip
+            seconds = time.perf_counter() - start
+            if rep:  # the first pair is a warm-up (font caches, lazy imports)
+                (on if live else off).append(seconds)
+                draws += [curve.draws_] if live else []
+    off_s, on_s = statistics.median(off), statistics.median(on)
+    return {"epochs": epochs, "off_s": off_s, "on_s": on_s, "ratio": on_s / off_s,
+            "draws": int(statistics.median(draws))}  # fmt: skip
+
+
 CONTENDERS = {
     "tight loop": run_tight,
     "wb.fit": run_wb,
@@ -171,8 +190,6 @@ def main(argv=None):
         contenders = dict(CONTENDERS)
         if name == "W3" or device.type != "cpu":
             contenders.pop("sklearn MLP")  # no CNN in sklearn; and it runs on the CPU only
-        if args.live and name == "W1":
-            contenders["wb.fit live=True"] = lambda *a: run_wb(*a, live=True)
         times = {c: [] for c in contenders}
         for fn in contenders.values():  # warm-up: first calls pay for lazy initialisation
             fn(data, make_model, bs, 1, device)
@@ -188,19 +205,30 @@ def main(argv=None):
         }
         print(f"{name}: " + ", ".join(f"{c} {1000 * m:.1f} ms" for c, m in med.items()), flush=True)
 
+    if args.live:
+        results["live"] = live_overhead(device, repeats)
+
     env = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
     env += f"{torch.get_num_threads()} threads, device {device}"
     if device.type == "cuda":
         env += f" ({torch.cuda.get_device_name()})"
     print(f"\n{env}; median of {repeats} interleaved repeats\n")
-    cols = list(dict.fromkeys(c for r in results.values() for c in r))
+    cols = list(dict.fromkeys(c for k, r in results.items() if k != "live" for c in r))
     print("| workload | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
     for name, r in results.items():
+        if name == "live":
+            continue
         cells = [
             f"{r[c]['ms_per_epoch']:.1f} ms ({r[c]['ratio']:.2f}x)" if c in r else "-" for c in cols
         ]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    if "live" in results:
+        live = results["live"]
+        print(
+            f"\nlive curve on W1, {live['epochs']} epochs: off {live['off_s']:.2f} s, "
+            f"on {live['on_s']:.2f} s ({live['ratio']:.3f}x, {live['draws']} redraws)"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"env": env, "repeats": repeats, "results": results}, f, indent=2)

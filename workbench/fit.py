@@ -20,6 +20,7 @@ from workbench.history import History
 from workbench.stopping import NonFinite, Stop, best_epoch
 
 EVAL_CHUNK = 8192  # rows per forward pass when evaluating; keeps memory flat on big sets
+KEEP_OUTPUTS = 2**24  # most training outputs (rows x classes) kept for one accuracy count
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -255,10 +256,15 @@ def fit(
     _call(callbacks, "on_fit_start", history, info)
 
     n = len(X)
+    # Per-batch work is kept to the optimizer step: batch losses and outputs are collected
+    # and reduced once per epoch (a few tensor ops per batch cost more than a small epoch's
+    # arithmetic). Outputs are kept only while they are small; otherwise count per batch.
+    sizes = torch.tensor([min(batch_size, n - i) for i in range(0, n, batch_size)], device=dev)
+    keep_outputs = classification and n * max(data.n_classes, 1) <= KEEP_OUTPUTS
     for epoch in range(first, epochs + 1):
         start = time.perf_counter()
         model.train()
-        total = torch.zeros((), device=dev)
+        losses, outputs = [], []
         correct = torch.zeros((), device=dev, dtype=torch.int64)
         perm = torch.randperm(n, generator=gen, device=gen.device).to(dev)
         for i in range(0, n, batch_size):
@@ -269,11 +275,16 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             batch_loss.backward()
             optimizer.step()
-            total += batch_loss.detach() * len(idx)
-            if classification:
+            losses.append(batch_loss.detach())
+            if keep_outputs:
+                outputs.append(out.detach())
+            elif classification:
                 correct += (out.detach().argmax(1) == yb).sum()
+        train_loss = (torch.stack(losses) * sizes).sum() / n
+        if keep_outputs:
+            correct = (torch.cat(outputs).argmax(1) == y[perm]).sum()
         val_loss, val_acc = evaluate(model, X_val, y_val, loss, classification)
-        row = [total / n, val_loss] + ([correct / n, val_acc] if classification else [])
+        row = [train_loss, val_loss] + ([correct / n, val_acc] if classification else [])
         if test:
             test_loss, test_acc = evaluate(model, *test, loss, classification)
             row += [test_loss, test_acc] if classification else [test_loss]
