@@ -23,8 +23,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
+# JupyterLab refuses to run as root without --allow-root (containers, CI machines).
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # The browser test needs Chromium. As root we install Debian's package; otherwise the
 # test skips itself and says how to install it.

@@ -1,9 +1,17 @@
 """The conda environment, pyproject.toml, the Makefile, the README and CI agree."""
 
+import json
+import os
 import re
+import signal
+import subprocess
+import time
 import tomllib
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,3 +59,41 @@ def test_cpu_torch_pin_is_a_setup_detail_not_a_dependency():
     torch_req = next(d for d in project["dependencies"] if d.startswith("torch"))
     assert "==" not in torch_req
     assert "TORCH  ?= torch==2.13.0" in (ROOT / "Makefile").read_text()
+
+
+@pytest.mark.slow
+def test_make_lab_serves_the_lessons(tmp_path):
+    # The README's first command, as a person runs it: JupyterLab comes up on 127.0.0.1 with
+    # the lessons in its file browser (root needs --allow-root, which the Makefile adds).
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path), BROWSER="true")
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "lab"], cwd=ROOT, env=env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        url = None
+        while url is None and time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stdout.readline()
+            found = re.search(r"(http://127\.0\.0\.1:\d+)/lab\?token=(\w+)", line)
+            url = found and found.groups()
+        assert url, "make lab did not start JupyterLab on 127.0.0.1"
+        base, token = url
+        names = _get_json(f"{base}/api/contents?token={token}", deadline)["content"]
+        names = {item["name"] for item in names}
+        assert "00_welcome.ipynb" in names and "03_threshold_vs_patience.ipynb" in names
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _get_json(url: str, deadline: float):
+    # the server prints its URL a moment before it accepts connections
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return json.load(response)
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
