@@ -15,7 +15,7 @@ from workbench.plots import agg_figure, best_of, epochs_of, mode_of, png_bytes
 
 # Spend at most this fraction of the run drawing (a redraw costs tens of milliseconds,
 # more than a whole epoch on the small lesson workloads).
-DRAW_BUDGET = 0.04
+DRAW_BUDGET = 0.02
 MAX_WAIT = 5.0  # seconds: however slow the drawing, the curve moves at least this often
 
 
@@ -41,7 +41,7 @@ class LiveCurve:
         Name of the next run when `fit` is given none.
     every : float
         Least seconds between redraws. Redraws are also spaced so that drawing takes at most
-        4% of the run; the last epoch (and the stop) is always drawn.
+        2% of the run; the last epoch (and the stop) is always drawn.
     progress : bool
         Show a tqdm progress bar with the epoch and the latest metrics.
     figsize : (float, float)
@@ -249,9 +249,14 @@ class LiveCurve:
         self._background = None
         if need_acc:
             axes[1].set_ylabel("accuracy")
+        from matplotlib.ticker import MaxNLocator
+
         for ax in axes:
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
+            # each tick is a handful of artists to build and lay out: a few are enough here
+            ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(4))
         for run in self._runs:
             run["art"] = None
 
