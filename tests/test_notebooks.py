@@ -1,12 +1,13 @@
 """Every lesson survives what a teacher does: running it twice in the same kernel.
 
 nbval (run by `make test` on notebooks/) checks one clean top-to-bottom run. Here each
-notebook runs top to bottom and then again in the *same* kernel, and the second run must
-raise nothing, show as many figures per cell as the first (no duplicates), and leave no
-more matplotlib figures open (no growing memory).
+notebook runs top to bottom (in under 60 s, as its title cell promises) and then again in
+the *same* kernel, and the second run must raise nothing, show as many figures per cell as
+the first (no duplicates), and leave no more matplotlib figures open (no growing memory).
 """
 
 import os
+import time
 from pathlib import Path
 
 import nbformat
@@ -14,6 +15,7 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+LESSON_BUDGET_S = 60
 OPEN_FIGURES = "import sys\n'matplotlib.pyplot' in sys.modules and len(sys.modules['matplotlib.pyplot'].get_fignums())"
 
 
@@ -33,10 +35,12 @@ def _run_twice(path: Path) -> None:
     probe = nbformat.v4.new_code_cell(OPEN_FIGURES)
     with client.setup_kernel():
         code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-        runs = []
+        runs, seconds = [], []
         for _ in range(2):
+            start = time.perf_counter()
             for i, cell in code:
                 client.execute_cell(cell, i)
+            seconds.append(time.perf_counter() - start)
             runs.append(({i: _kinds(c) for i, c in code}, _probe(client, probe)))
     (first, figs1), (second, figs2) = runs
     for i, _ in code:
@@ -46,6 +50,8 @@ def _run_twice(path: Path) -> None:
             f"cell {i} shows {len(again)} figures on a re-run, {len(images)} at first"
         )
     assert figs2 <= figs1, f"{figs2 - figs1} more matplotlib figures open after the re-run"
+    # the promise in every title cell: a lesson runs top to bottom in under a minute
+    assert seconds[0] < LESSON_BUDGET_S, f"{path.name} took {seconds[0]:.0f} s (budget 60 s)"
 
 
 def _probe(client, cell):
