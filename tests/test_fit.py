@@ -145,3 +145,11 @@ def test_device_auto_is_cpu_here_and_names_work():
     assert wb.pick_device("cpu").type == "cpu"
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert wb.pick_device().type in (expected, "mps")
+
+
+def test_accuracy_is_monitored_as_higher_is_better(digits):
+    h = wb.fit(small(), digits, epochs=8, monitor="val_acc", device="cpu")
+    assert h.mode == "max"
+    assert h["val_acc"][h.best_epoch - 1] == max(h["val_acc"])
+    with pytest.raises(ValueError, match="mode"):
+        wb.fit(small(), digits, epochs=2, mode="lowest", device="cpu")

@@ -128,7 +128,7 @@ def fit(
     batch_size: int = 64,
     scheduler: Callable | None = None,
     monitor: str = "val_loss",
-    mode: str = "min",
+    mode: str | None = None,
     callbacks: Sequence = (),
     live=False,
     label: str | None = None,
@@ -169,7 +169,8 @@ def fit(
         ``callable(optimizer) -> torch LR scheduler``, stepped once per epoch;
         ReduceLROnPlateau is stepped with the monitored metric.
     monitor, mode : str
-        The metric that defines the best epoch ("val_loss", "min" by default).
+        The metric that defines the best epoch ("val_loss" by default), and whether lower
+        ("min") or higher ("max") is better; by default "max" for accuracies, else "min".
     callbacks : sequence
         Objects with any of ``on_fit_start(history, info)``, ``on_epoch_end(history)``,
         ``on_fit_end(history)``.
@@ -198,6 +199,10 @@ def fit(
         ``history.stop`` and ``history.best_epoch``.
     """
     _check(epochs, lr, batch_size, stop)
+    if mode is None:  # val_acc with "min" would restore the worst epoch
+        mode = "max" if monitor.endswith(("acc", "accuracy")) else "min"
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode={mode!r} must be 'min' (lower is better) or 'max'")
     if not isinstance(data, Data):
         data = from_tensors(*data)
     dev = pick_device(device)
