@@ -102,6 +102,22 @@ def _check_mode(mode: object) -> None:
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
 
 
+def resolve_mode(monitor: str, mode: str | None = "auto") -> str:
+    """'min' or 'max' for `monitor`: "auto" (or None) means max for accuracies, else min.
+
+    >>> resolve_mode("val_acc"), resolve_mode("val_loss"), resolve_mode("val_acc", "min")
+    ('max', 'min', 'min')
+    """
+    if mode in (None, "auto"):
+        return "max" if str(monitor).endswith(("acc", "accuracy")) else "min"
+    if mode not in ("min", "max"):
+        raise ValueError(
+            f"mode must be 'auto', 'min' (lower is better) or 'max' (higher is better), "
+            f"got {mode!r}"
+        )
+    return mode
+
+
 class Rule:
     """Base of the stop rules: `rule(history)` returns the first `Stop`, or None."""
 
