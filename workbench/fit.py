@@ -196,7 +196,7 @@ def fit(
     History
         Columns ``epoch, train_loss, val_loss, lr, seconds`` (+ ``train_acc, val_acc`` for
         classification, + ``test_loss[, test_acc]`` when the data has a test split), with
-        ``history.stop`` and ``history.best_epoch``.
+        ``history.stop``, ``history.best_epoch`` and ``history.rule`` (the `stop` given).
     """
     _check(epochs, lr, batch_size, stop)
     if mode is None:  # val_acc with "min" would restore the worst epoch
@@ -220,6 +220,7 @@ def fit(
     plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
     history = History(monitor=monitor, mode=mode)
+    history.rule = stop  # the rule with its settings: wb.explore(history) opens with it
     names = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
     names += ["train_acc", "val_acc"] if classification else []
     names += (["test_loss", "test_acc"] if classification else ["test_loss"]) if test else []
