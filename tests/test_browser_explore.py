@@ -15,7 +15,11 @@ import statistics
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM_ARGS, chromium_path, lab, notebook  # noqa: F401 -- fixture
+
+try:  # the JupyterLab fixtures move into conftest.py with the live branch
+    from conftest import CHROMIUM_ARGS, chromium_path, notebook
+except ImportError:
+    from test_browser import CHROMIUM_ARGS, chromium_path, lab, notebook  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -73,8 +77,9 @@ def raw_widget_text(page) -> list:
     return [t[:80] for t in texts if "VBox(children" in t or "HBox(children" in t]
 
 
-def drag_latencies(page, img) -> list:
-    """Mouse-drag the first slider one step at a time; ms from each move to new pixels.
+def drag_latencies(page, img) -> tuple[list, list]:
+    """Mouse-drag the first slider one step at a time; ms from each move to new pixels, and
+    to the new picture's arrival from the kernel.
 
     "New pixels": the image element's new source has loaded (decoded) and the next
     animation frame has run, i.e. the browser has painted the new picture.
@@ -86,7 +91,9 @@ def drag_latencies(page, img) -> list:
     )
     page.evaluate(
         """(el) => {
-            window.__painted = [];
+            window.__painted = []; window.__src = [];
+            new MutationObserver(() => window.__src.push(performance.now()))
+                .observe(el, {attributes: true, attributeFilter: ['src']});
             el.addEventListener('load', () => requestAnimationFrame(
                 () => window.__painted.push(performance.now())));
         }""",
@@ -96,7 +103,7 @@ def drag_latencies(page, img) -> list:
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
-    latencies = []
+    latencies, sources = [], []  # to painted; to the new picture's arrival (src set)
     for i in range(MOVES):
         x += step_px * (1 if i % 2 == 0 else -1)  # 10 -> 11 -> 10 ...: each move repaints
         n = page.evaluate("window.__painted.length")
@@ -104,9 +111,10 @@ def drag_latencies(page, img) -> list:
         page.mouse.move(x, y)
         page.wait_for_function(f"window.__painted.length > {n}", timeout=10_000)
         latencies.append(page.evaluate(f"window.__painted[{n}]") - t0)
+        sources.append(page.evaluate(f"window.__src[{n}]") - t0)
         page.wait_for_timeout(150)  # let any trailing update land before the next move
     page.mouse.up()
-    return latencies
+    return latencies, sources
 
 
 def test_explorer_in_the_browser_has_room_is_quick_and_leaves_a_picture(lab):  # noqa: F811
@@ -117,10 +125,11 @@ def test_explorer_in_the_browser_has_room_is_quick_and_leaves_a_picture(lab):  #
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1100, "height": 1200})
         try:
-            page.goto(f"{lab}/lab?reset")
+            url = getattr(lab, "url", lab)  # a Lab object (conftest.py) or its URL
+            page.goto(f"{url}/lab?reset")
             page.wait_for_function("window.jupyterapp && window.jupyterapp.shell", timeout=60_000)
             put(page, "explore_test.ipynb", notebook(CELLS))
-            open_notebook(page, lab, "explore_test.ipynb")
+            open_notebook(page, url, "explore_test.ipynb")
             page.evaluate(
                 """async () => {
                     const panel = window.jupyterapp.shell.currentWidget;
@@ -161,7 +170,7 @@ def test_explorer_in_the_browser_has_room_is_quick_and_leaves_a_picture(lab):  #
             out = page.locator(".jp-Cell").nth(2).locator(".jp-OutputArea")
             out.screenshot(path=str(IMG / "explore.png"))
 
-            latencies = drag_latencies(page, img)
+            latencies, arrivals = drag_latencies(page, img)
 
             # save (no widget state), then reload: the widget or its picture, never its repr
             page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
@@ -182,7 +191,7 @@ def test_explorer_in_the_browser_has_room_is_quick_and_leaves_a_picture(lab):  #
                 cell["metadata"]["trusted"] = False
             saved["metadata"]["copy_of"] = "explore_test.ipynb"
             put(page, "fresh_copy.ipynb", saved)
-            open_notebook(page, lab, "fresh_copy.ipynb")
+            open_notebook(page, url, "fresh_copy.ipynb")
             fresh = page.locator(".jp-Cell").nth(2).locator(".jp-OutputArea img").first
             fresh.wait_for(timeout=30_000)
             assert fresh.bounding_box()["width"] > 300, "the explorer's picture, full size"
@@ -194,7 +203,14 @@ def test_explorer_in_the_browser_has_room_is_quick_and_leaves_a_picture(lab):  #
             browser.close()
 
     median, worst = statistics.median(latencies), max(latencies)
-    TIMINGS.write_text(json.dumps({"median_ms": median, "max_ms": worst, "all": latencies}))
-    print(f"drag-to-pixels ms over {MOVES} moves: median {median:.0f}, max {worst:.0f}")
+    TIMINGS.write_text(
+        json.dumps(
+            {"median_ms": median, "max_ms": worst, "painted": latencies, "arrived": arrivals}
+        )
+    )
+    print(
+        f"drag-to-pixels ms over {MOVES} moves: median {median:.0f}, max {worst:.0f} "
+        f"(the picture arrived after a median {statistics.median(arrivals):.0f})"
+    )
     assert (IMG / "explore.png").stat().st_size < 150_000, "keep the screenshot small"
     assert median <= BUDGET_MS, f"median drag-to-pixels {median:.0f} ms > {BUDGET_MS} ms"

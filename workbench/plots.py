@@ -247,7 +247,10 @@ def plot_runs(runs: Mapping[str, Mapping], ax=None, *, metric: str = "val_loss",
 
 
 def png_bytes(fig, *, draw: bool = True) -> bytes:
-    """Encode a figure's Agg canvas as PNG, fast (low zlib level; these images are tiny).
+    """Encode a figure's Agg canvas as PNG, fast: no row filters, the fastest zlib level.
+
+    Pillow's encoder tries filters on every row, which took most of a slider update's time;
+    a plot's flat colours compress well enough without them (these images are small).
 
     Parameters
     ----------
@@ -260,18 +263,42 @@ def png_bytes(fig, *, draw: bool = True) -> bytes:
     -------
     bytes
     """
-    import io
-
-    from PIL import Image
+    import numpy as np
 
     if draw:
         fig.canvas.draw()
-    buf = io.BytesIO()
-    rgba = fig.canvas.buffer_rgba()
-    Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1).convert(
-        "RGB"
-    ).save(buf, format="png", compress_level=1)
-    return buf.getvalue()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    return encode_png(rgba[..., :3])
+
+
+def encode_png(pixels) -> bytes:
+    """A PNG of an (height, width, 3) uint8 RGB or (height, width, 4) RGBA array.
+
+    >>> import io, numpy as np
+    >>> from PIL import Image
+    >>> px = np.arange(24, dtype=np.uint8).reshape(2, 4, 3)
+    >>> (np.asarray(Image.open(io.BytesIO(encode_png(px)))) == px).all()
+    np.True_
+    """
+    import struct
+    import zlib
+
+    import numpy as np
+
+    height, width, channels = pixels.shape
+    rows = np.zeros((height, 1 + width * channels), np.uint8)  # byte 0 of a row: filter 0
+    rows[:, 1:] = pixels.reshape(height, -1)
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2 if channels == 3 else 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+        + chunk(b"IEND", b"")
+    )
 
 
 def agg_figure(figsize=(7, 3), dpi: int = 80, ncols: int = 1, layout="constrained"):
@@ -293,6 +320,7 @@ def agg_figure(figsize=(7, 3), dpi: int = 80, ncols: int = 1, layout="constraine
 __all__ = [
     "agg_figure",
     "best_of",
+    "encode_png",
     "epochs_of",
     "font_pt",
     "legend_beside",
