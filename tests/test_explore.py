@@ -65,11 +65,12 @@ def test_explore_shows_the_stop_epoch_and_moves_the_marker():
     w = explore(u_shaped(), Patience(5))
     assert w.result.epoch == 20 and w.stop_marker_x == 20
     assert "<b>20</b>" in w.html.value
-    before = w.image.value
+    before = w.picture()
     w.sliders["patience"].value = 3
     assert w.result.epoch == 18 and w.stop_marker_x == 18
     assert "<b>18</b>" in w.html.value and "22 of 40" in w.html.value
-    assert bytes(w.image.value) != bytes(before) and bytes(w.image.value).startswith(b"\x89PNG")
+    assert w.picture() != before and w.picture().startswith(b"\x89PNG")
+    assert w.layer.marks[0]["epoch"] == 18, "the page draws the marker where the rule stops"
     assert w.summaries[0]["epochs_saved"] == 22
 
 
@@ -173,7 +174,7 @@ def test_the_widget_displays_as_a_box_with_a_picture_beside_it():
     bundle = w._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     png = base64.b64decode(bundle["image/png"])
-    assert png.startswith(b"\x89PNG") and png == bytes(w.image.value), "the picture of its state"
+    assert png.startswith(b"\x89PNG") and png == w.picture(), "the picture of its state"
     assert "VBox" not in bundle["text/plain"] and "stops after epoch 20" in bundle["text/plain"]
 
 
@@ -339,3 +340,24 @@ def test_doctests(module):
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0, f"{result.failed} doctest(s) of {module} failed"
+
+
+def test_the_page_gets_where_every_slider_value_stops():
+    """A dragged slider is drawn from these tables at once, without asking the kernel."""
+    h = u_shaped()
+    w = explore(h, Patience(5))
+    table = w.layer.tables[0]["patience"]
+    assert table["values"] == list(range(1, 41))
+    for value, epoch in zip(table["values"], table["epochs"], strict=True):
+        stop = Patience(value)(h)
+        assert epoch == (stop.epoch if stop else None), f"patience {value}"
+    assert table["at"]["min_delta"] == 0.0, "the table holds for the other sliders' values"
+    w.sliders["min_delta"].value = 0.01
+    assert w.layer.tables[0]["patience"]["at"]["min_delta"] == 0.01, "remade for the new delta"
+    stop = Patience(7, min_delta=0.01)(h)
+    assert w.layer.tables[0]["patience"]["epochs"][6] == stop.epoch
+    geometry = w.layer.geometry
+    size = (round(w.fig.bbox.width), round(w.fig.bbox.height))
+    assert (geometry["width"], geometry["height"]) == size, "the canvas covers the picture"
+    assert len(geometry["axes"]) == 2 and geometry["axes"][0]["xlim"][0] < 1
+    assert w.layer.sliders[0]["patience"] == f"IPY_MODEL_{w.sliders['patience'].model_id}"

@@ -14,7 +14,7 @@ import base64
 import html
 from collections.abc import Mapping, Sequence
 
-from workbench import stopping
+from workbench import marks, stopping
 from workbench.plots import agg_figure, best_of, epochs_of, font_pt, mode_of, png_bytes, readable
 from workbench.replay import average, check_runs, repeat_groups, summary
 from workbench.sliders import Slot, default_rule, tunable_rules
@@ -36,8 +36,9 @@ class Explorer:
     Attributes: `widget` (the ipywidgets box shown), `slots` (one per compared rule, each
     with `.rule`, `.dropdown`, `.sliders`), `sliders` and `dropdown` (the first slot's),
     `result`/`results` (the `Stop` or None of each rule), `summaries`, `stop_markers_x`
-    (stop epoch drawn per rule, None when hidden), `image` and `html` (the shown widgets),
-    `groups` (run label -> the setting it repeats).
+    (stop epoch drawn per rule, None when hidden), `image` (the curves' picture), `layer`
+    (the stop markers, drawn by the page over it), `html` (the numbers), `groups` (run label
+    -> the setting it repeats). `picture()` gives a PNG of the plot with its markers.
     """
 
     def __init__(self, runs: dict, rules: Sequence, test_metric=None, groups=None):
@@ -46,8 +47,16 @@ class Explorer:
         self.runs, self.test_metric = runs, test_metric
         self.groups = groups or {label: label for label in runs}
         self.run = next(iter(runs))
-        self.image = W.Image(format="png", layout=W.Layout(width="auto"))
+        # the curves' picture, and over it (same grid cell) the page-drawn stop markers
+        self.image = W.Image(format="png", layout=W.Layout(width="auto", grid_area="plot"))
+        self.layer = marks.MarkLayer(layout=W.Layout(grid_area="plot"))
+        plot = W.GridBox(
+            [self.image, self.layer],
+            layout=W.Layout(grid_template_areas='"plot"', justify_items="flex-start",
+                            align_items="flex-start", width="max-content"),
+        )  # fmt: skip
         self.html = W.HTML()
+        self._refresh = None
         self.slots = [Slot(self, rule, COLORS[i % len(COLORS)]) for i, rule in enumerate(rules)]
         head = []
         if len(runs) > 1:
@@ -57,7 +66,7 @@ class Explorer:
             self.run_picker.observe(self._pick_run, "value")
             head = [self.run_picker]
         controls = W.HBox([s.box for s in self.slots], layout=W.Layout(flex_flow="row wrap"))
-        self.widget = W.VBox([*head, controls, self.image, self.html])
+        self.widget = W.VBox([*head, controls, plot, self.html])
         self._draw_curves()
 
     # state for tests and lessons
@@ -104,7 +113,7 @@ class Explorer:
         ``VBox(children=...)``.
         """
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}
-        bundle["image/png"] = base64.b64encode(bytes(self.image.value)).decode("ascii")
+        bundle["image/png"] = base64.b64encode(self.picture()).decode("ascii")
         bundle["text/plain"] = self.describe()
         return bundle
 
@@ -156,8 +165,16 @@ class Explorer:
         self._legend(axes)
         for slot in self.slots:
             slot.make_markers(axes)
-        self.fig.canvas.draw()
+        self.fig.canvas.draw()  # the markers are animated: not in this picture
         self.background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+        self.image.value = png_bytes(self.fig, draw=False)
+        self.layer.geometry = marks.geometry(self.fig, axes)
+        self.layer.sliders = [
+            {name: f"IPY_MODEL_{s.model_id}" for name, s in slot.sliders.items()}
+            for slot in self.slots
+        ]
+        for slot in self.slots:
+            slot.tables = {}
         self.update()
 
     def _legend(self, axes) -> None:
@@ -178,17 +195,41 @@ class Explorer:
         self.fig.legend(handles=handles, loc="outside right upper", fontsize=font_pt(self.fig))
 
     def update(self) -> None:
-        """Replay every rule, move the markers, re-render the image, refresh the numbers."""
+        """Replay every rule, move the markers, refresh the numbers; the sliders' tables
+        follow once the drag pauses (at once outside a kernel)."""
         for slot in self.slots:
             slot.replay()
+        self.layer.marks = [self._mark(slot) for slot in self.slots]
+        self.html.value = self._table()
+        self._refresh = marks.later(marks.REFRESH_S, self._fill_tables, self._refresh)
+
+    def _mark(self, slot) -> dict:
+        """Where the page draws `slot`'s marker; its dot sits on the monitored loss curve."""
+        curve = self.curves.get(getattr(slot.rule, "monitor", None))
+        on_loss = curve is not None and curve.axes is slot.dot.axes
+        s = slot.summary
+        return {
+            "color": slot.color,
+            "epoch": s["stop_epoch"] if s else None,
+            "y": s["value"] if s and on_loss else None,
+            "dot_axis": 0 if on_loss else None,
+        }
+
+    def _fill_tables(self) -> None:
+        self._refresh = None
+        for slot in self.slots:
+            slot.fill_tables()
+        self.layer.tables = [dict(slot.tables) for slot in self.slots]
+
+    def picture(self) -> bytes:
+        """A PNG of the explorer's plot as it is now: curves and stop markers."""
         canvas = self.fig.canvas
         canvas.restore_region(self.background)
         for slot in self.slots:
             for artist in slot.lines + [slot.dot]:
                 if artist.get_visible():
                     artist.axes.draw_artist(artist)
-        self.image.value = png_bytes(self.fig, draw=False)
-        self.html.value = self._table()
+        return png_bytes(self.fig, draw=False)
 
     def _table(self) -> str:
         rows = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from workbench import stopping
+from workbench import marks, stopping
 from workbench.plots import epochs_of
 from workbench.replay import summary
 
@@ -97,7 +97,7 @@ class Slot:
 
         self.explorer, self.rule, self.color = explorer, rule, color
         self.result, self.summary, self.note, self.error = None, None, "", ""
-        self.lines, self.dot, self.places = [], None, {}
+        self.lines, self.dot, self.places, self.tables = [], None, {}, {}
         names = list(tunable_rules())
         kind = type(rule).__name__
         self.dropdown = W.Dropdown(
@@ -146,6 +146,25 @@ class Slot:
             slider.observe(self._move, "value")
             self.sliders[name] = slider
         self.box.children = [self.dropdown, *self.sliders.values()]
+        self.tables = {}
+
+    def values(self, name: str) -> list:
+        """Every value slider `name` can take, as the rule receives it."""
+        slider = self.sliders[name]
+        if name not in self.places:
+            return list(range(slider.min, slider.max + 1, slider.step))
+        n = round((slider.max - slider.min) / slider.step)
+        return [round(slider.min + k * slider.step, self.places[name]) for k in range(n + 1)]
+
+    def fill_tables(self) -> None:
+        """Where the rule stops at each value of each slider (the others held): what the page
+        draws from while a slider is dragged. Kept tables are still right; others are made."""
+        curve = self.explorer.curves.get(getattr(self.rule, "monitor", None))
+        for name in self.sliders:
+            if name not in self.tables:
+                self.tables[name] = marks.table(
+                    self.rule, name, self.values(name), self.explorer.history, curve
+                )
 
     @property
     def text(self) -> str:
@@ -169,6 +188,8 @@ class Slot:
             self.rule, self.error = self.rule.replace(**{name: value}), ""
         except (TypeError, ValueError) as error:
             self.error = f"{name}: {error}"
+        # the moved slider's table still holds (the others did not move); theirs do not
+        self.tables = {name: self.tables[name]} if name in self.tables else {}
         self.explorer.update()
 
     def make_markers(self, axes) -> None:
