@@ -207,9 +207,9 @@ def test_the_table_gives_the_test_score_of_what_restore_best_loads():
     s = w.summaries[0]
     assert s["restored_epoch"] == 15 and s["test_restored"] == pytest.approx(0.8796)
     assert "restore_best loads" in w.html.value
-    assert "test_acc 0.8796</b> (the weights of epoch 15)" in w.html.value
+    assert "test_acc 0.8796</b> (the weights of epoch 15, the best up to the stop)" in w.html.value
     w.sliders["patience"].value = 30  # never stops: restore_best loads the best of the run
-    assert "(the weights of epoch 15)" in w.html.value
+    assert "(the weights of epoch 15," in w.html.value
 
 
 def test_sliders_get_room_and_labels_fit():
@@ -361,3 +361,25 @@ def test_the_page_gets_where_every_slider_value_stops():
     assert (geometry["width"], geometry["height"]) == size, "the canvas covers the picture"
     assert len(geometry["axes"]) == 2 and geometry["axes"][0]["xlim"][0] < 1
     assert w.layer.sliders[0]["patience"] == f"IPY_MODEL_{w.sliders['patience'].model_id}"
+
+
+def test_a_slider_of_another_rule_says_which_rule_is_picked():
+    """Lesson 03 re-run after the dropdown moved on: say why there is no 'patience' slider."""
+    from workbench.sliders import NoSlider
+
+    w = explore(u_shaped(), Patience(5))
+    w.dropdown.value = "GeneralizationLoss"
+    with pytest.raises(NoSlider) as info:
+        w.sliders["patience"]
+    assert "now tunes GeneralizationLoss" in str(info.value)
+    assert "explorer.dropdown.value = 'Patience'" in str(info.value)
+    assert isinstance(info.value, KeyError), "still a KeyError, as before"
+
+
+def test_the_best_in_the_table_and_in_the_note_are_named_apart():
+    """The note's best is up to the stop; the table's is over the whole run (lesson 06)."""
+    h = u_shaped()
+    h["val_loss"][34] = 0.1  # a later, better epoch that Patience(5) never reaches
+    w = explore(h, Patience(5))
+    assert "best of the whole run 0.1 @ 35" in w.html.value
+    assert "best 0.5 at epoch 15" in w.html.value and "the best up to the stop" in w.html.value

@@ -311,12 +311,15 @@ def _stop_text(slot, s) -> str:
 def _restored_text(slot, s) -> str:
     where = f"epoch {s['restored_epoch']}"
     if s["test_metric"] is None:
-        return f"{where} (no test score recorded)"
-    return f"<b>{s['test_metric']} {_fmt(s['test_restored'])}</b> (the weights of {where})"
+        return f"{where}: the best up to the stop (no test score recorded)"
+    return (
+        f"<b>{s['test_metric']} {_fmt(s['test_restored'])}</b> (the weights of {where}, "
+        f"the best up to the stop)"
+    )
 
 
 def _value_text(slot, s) -> str:
-    best = f"best {_fmt(s['best_value'])} @ {s['best_epoch']}"
+    best = f"best of the whole run {_fmt(s['best_value'])} @ {s['best_epoch']}"
     return f"{s['monitor']} {_fmt(s['value'])} ({best})"
 
 

@@ -80,6 +80,29 @@ def rule_text(rule, places: Mapping | None = None) -> str:
     return f"{type(rule).__name__}({args})" if names else repr(rule)
 
 
+class NoSlider(KeyError):
+    """A slider the rule now tuned does not have; says which rule the dropdown picked."""
+
+    def __str__(self) -> str:  # KeyError would print only repr(args[0])
+        name, rule, have = self.args
+        return (
+            f"no slider {name!r}: the explorer now tunes {rule} (picked in its dropdown), "
+            f"whose sliders are {', '.join(have) or 'none'}; pick the rule with {name!r} "
+            f"first, e.g. explorer.dropdown.value = 'Patience'"
+        )
+
+
+class Sliders(dict):
+    """Slider name -> slider, with a clear error for a name the current rule lacks."""
+
+    def __init__(self, rule: str):
+        super().__init__()
+        self.rule = rule
+
+    def __missing__(self, name):
+        raise NoSlider(name, self.rule, list(self))
+
+
 class Slot:
     """One rule being tuned: a dropdown, its sliders, its markers and its latest summary.
 
@@ -117,7 +140,7 @@ class Slot:
     def _build_sliders(self) -> None:
         import ipywidgets as W
 
-        self.sliders, self.places = {}, {}
+        self.sliders, self.places = Sliders(type(self.rule).__name__), {}
         history = self.explorer.history
         try:
             params = self.rule.params_for(history)
@@ -219,4 +242,13 @@ class Slot:
             self.dot.set_data([stop], [self.summary["value"]])
 
 
-__all__ = ["Slot", "default_rule", "digits", "nice_step", "round_to", "rule_text", "tunable_rules"]
+__all__ = [
+    "NoSlider",
+    "Slot",
+    "default_rule",
+    "digits",
+    "nice_step",
+    "round_to",
+    "rule_text",
+    "tunable_rules",
+]
