@@ -11,12 +11,11 @@ saved notebook opened without a kernel (or on GitHub) shows a picture, not widge
 from __future__ import annotations
 
 import base64
-import html
 from collections.abc import Mapping, Sequence
 
-from workbench import marks, stopping
+from workbench import explain, marks, stopping
 from workbench.plots import agg_figure, best_of, epochs_of, font_pt, mode_of, png_bytes, readable
-from workbench.replay import average, check_runs, repeat_groups, summary
+from workbench.replay import check_runs, repeat_groups, summary
 from workbench.sliders import Slot, default_rule, tunable_rules
 
 # marker colours per compared rule (hex: they are used in HTML too), apart from the curves'
@@ -24,10 +23,6 @@ COLORS = ("#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22")
 CURVE_COLORS = {"train": "tab:blue", "val": "tab:orange", "test": "tab:gray"}
 STYLES = {"train": "--", "val": "-", "test": ":"}
 SPLITS = {"train": "train", "val": "validation", "test": "test"}
-
-
-def _fmt(x) -> str:
-    return "–" if x is None else f"{x:.4g}" if isinstance(x, float) else str(x)
 
 
 class Explorer:
@@ -122,7 +117,7 @@ class Explorer:
         lines = []
         for slot in self.slots:
             s = slot.summary
-            where = "no such metric" if s is None else _stop_words(s)
+            where = "no such metric" if s is None else explain.stop_words(s)
             lines.append(f"{slot.text}: {where}")
         return f"Stop-rule explorer over {self.run!r}\n" + "\n".join(lines)
 
@@ -200,7 +195,7 @@ class Explorer:
         for slot in self.slots:
             slot.replay()
         self.layer.marks = [self._mark(slot) for slot in self.slots]
-        self.html.value = self._table()
+        self.html.value = explain.table(self)
         self._refresh = marks.later(marks.REFRESH_S, self._fill_tables, self._refresh)
 
     def _mark(self, slot) -> dict:
@@ -230,106 +225,6 @@ class Explorer:
                 if artist.get_visible():
                     artist.axes.draw_artist(artist)
         return png_bytes(self.fig, draw=False)
-
-    def _table(self) -> str:
-        rows = [
-            ("rule", lambda sl, s: f"<b style='color:{sl.color}'>{html.escape(sl.text)}</b>"),
-            ("stops after epoch", _stop_text),
-            ("epochs saved", lambda sl, s: f"{s['epochs_saved']} of {s['epochs']}"),
-            ("restore_best loads", _restored_text),
-            ("last weights", _test_text),
-            ("monitored there", _value_text),
-        ]
-        body = "".join(
-            f"<tr><th style='text-align:left;padding-right:1em'>{name}</th>"
-            + "".join(
-                f"<td style='padding-right:2em'>{cell(sl, sl.summary)}</td>" for sl in self.slots
-            )
-            + "</tr>"
-            for name, cell in rows
-            if all(sl.summary for sl in self.slots) or name == "rule"
-        )
-        notes = "".join(
-            f"<div style='color:{sl.color}'>{html.escape(sl.note)}</div>"
-            for sl in self.slots
-            if sl.note
-        )
-        return f"<table>{body}</table>{notes}{self._averages()}"
-
-    def _averages(self) -> str:
-        """Means over the repeats of the shown run's setting; never across settings."""
-        if len(self.runs) < 2:
-            return ""
-        setting = self.groups[self.run]
-        same = [label for label in self.runs if self.groups[label] == setting]
-        if len(same) < 2 and len(set(self.groups.values())) < len(self.groups):
-            return f"<div>No averages for {html.escape(setting)}: it has one run.</div>"
-        if len(same) < 2:
-            settings = ", ".join(dict.fromkeys(self.groups.values()))
-            return (
-                f"<div>No averages: these runs are different settings ({html.escape(settings)}),"
-                " and averaging is for repeats of one setting. Pass repeats=True if they are"
-                " repeats (e.g. seeds), or give repeats as {'setting': [h1, h2, ...]}.</div>"
-            )
-        parts = []
-        for slot in self.slots:
-            try:
-                a = average([self.runs[label] for label in same], slot.rule, self.test_metric)
-            except (KeyError, ValueError):
-                continue
-            never = f" ({a['never']} never stop)" if a["never"] else ""
-            test = a["test_metric"]
-            scores = (
-                f"; {test} of the model restore_best loads {_fmt(a['test_restored'])}, "
-                f"of the last weights {_fmt(a['test'])}"
-                if test
-                else ""
-            )
-            which = f" of {html.escape(setting)}" if setting not in ("", "all runs") else ""
-            parts.append(
-                f"<div style='color:{slot.color}'>averaged over the {a['n']} repeats{which} "
-                f"({html.escape(', '.join(same))}): stops after epoch {a['epoch']:.1f}{never}, "
-                f"{a['epochs_saved']:.1f} of {a['epochs']:.0f} epochs saved{scores}</div>"
-            )
-        return "".join(parts)
-
-
-def _stop_words(s) -> str:
-    stop = f"stops after epoch {s['stop_epoch']}" if s["stop_epoch"] else "never stops"
-    restored = f"restore_best loads epoch {s['restored_epoch']}"
-    if s["test_metric"]:
-        restored += f" ({s['test_metric']} {_fmt(s['test_restored'])})"
-    return f"{stop} of {s['epochs']}; {restored}"
-
-
-def _stop_text(slot, s) -> str:
-    if s["stop_epoch"] is None:
-        return f"never stops within {s['epochs']} epochs"
-    return f"<b>{s['stop_epoch']}</b>"
-
-
-def _restored_text(slot, s) -> str:
-    where = f"epoch {s['restored_epoch']}"
-    if s["test_metric"] is None:
-        return f"{where}: the best up to the stop (no test score recorded)"
-    return (
-        f"<b>{s['test_metric']} {_fmt(s['test_restored'])}</b> (the weights of {where}, "
-        f"the best up to the stop)"
-    )
-
-
-def _value_text(slot, s) -> str:
-    best = f"best of the whole run {_fmt(s['best_value'])} @ {s['best_epoch']}"
-    return f"{s['monitor']} {_fmt(s['value'])} ({best})"
-
-
-def _test_text(slot, s) -> str:
-    if s["test_metric"] is None:
-        return "no test score recorded"
-    return (
-        f"{s['test_metric']} {_fmt(s['test'])} (at the best val epoch {_fmt(s['test_at_best'])}; "
-        f"best of run {_fmt(s['best_test'])} @ {s['best_test_epoch']})"
-    )
 
 
 def recorded_rules(history: Mapping) -> list:
