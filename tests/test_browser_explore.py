@@ -28,7 +28,7 @@ IMG = ROOT / "docs" / "img"
 FAILURE_SHOT = Path(os.environ.get("TMPDIR", "/tmp")) / "workbench_explore_failure.png"
 TIMINGS = Path(os.environ.get("TMPDIR", "/tmp")) / "workbench_explore_latency.json"
 MOVES = 16
-BUDGET_MS = 150  # median drag-to-pixels we promise on a loaded 2-core machine
+BUDGET_MS = 50  # median drag-to-pixels (the page draws the marker; the kernel's PNG took 80-110)
 
 CELLS = [
     "import workbench as wb\nfrom workbench import History, stopping",
