@@ -96,6 +96,11 @@ CASES = [
         r"model cannot take the inputs.*\(4 features\).*first layer",
     ),
     (
+        "integer inputs",
+        lambda d: (MLP((4, 16, 3)), with_split(d, "train", X=(d.train[0] * 10).to(torch.uint8))),
+        r"model failed on X of dtype torch.uint8.*X.float\(\)",
+    ),
+    (
         "empty train split",
         lambda d: (MLP((4, 16, 3)), with_split(d, "train", d.train[0][:0], d.train[1][:0])),
         r"the train split is empty",

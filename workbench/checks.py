@@ -69,7 +69,8 @@ def before_training(
     if loss_fn == "cross_entropy" and not classification:
         raise ValueError(
             "loss_fn='cross_entropy' needs class labels, but this is a regression task "
-            "(float targets), where it gives a loss of 0 for every epoch: use loss_fn='mse' "
+            "(float targets), where it learns nothing (with one output, a loss of 0 every "
+            "epoch): use loss_fn='mse' "
             "(the regression default), or integer labels for classification"
         )
     splits = _as_dtype(splits, _float_dtype(model), classification)
@@ -200,6 +201,12 @@ def _probe(model: nn.Module, X: torch.Tensor) -> tuple[torch.Tensor, bool]:
         with torch.no_grad():
             out = model(X[:2].to(where))
     except Exception as err:  # whatever the model raises, it would raise in batch 1
+        if not X.is_floating_point():
+            raise ValueError(
+                f"the model failed on X of dtype {X.dtype} ({err}): unless they are token ids "
+                "for an Embedding, convert the inputs with X.float() (and scale pixel values, "
+                "e.g. X / 255)"
+            ) from err
         raise ValueError(
             f"the model cannot take the inputs: each row of X has shape {tuple(X.shape[1:])}"
             f"{f' ({X.shape[1]} features)' if X.ndim == 2 else ''}, and a forward pass on "
