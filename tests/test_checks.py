@@ -160,9 +160,12 @@ def test_nan_in_regression_targets_names_the_split(line):
         run(linear(1), with_split(line, "test", y=y))
 
 
-def test_regression_outputs_must_match_the_target_columns(line):
-    with pytest.raises(ValueError, match=r"outputs shape \(2,\) per row.*1 output"):
+def test_regression_outputs_must_match_the_target_columns(line, iris):
+    with pytest.raises(ValueError, match=r"outputs 2 values per row.*have one value.*1 output"):
         run(linear(1, 2), line)
+    floats = [(X.numpy(), y.numpy().astype(np.float32)) for X, y in (iris.train, iris.val)]
+    with pytest.raises(ValueError, match=r"targets of the train split have one value.*y.long"):
+        run(MLP((4, 16, 3)), floats)  # float class numbers read as regression targets
 
 
 def test_int32_labels_numpy_arrays_and_float64_inputs_train_like_the_usual_tensors(iris):

@@ -250,11 +250,8 @@ def _check_labels(splits: dict, out: torch.Tensor, n_classes: int) -> dict:
         fixed[part] = (X, y)
     labels = torch.cat([y for _, y in fixed.values()])
     if out.ndim != 2 or out.shape[1] != n_classes:
-        per_row = "one value" if out.ndim == 1 else f"shape {tuple(out.shape[1:])}"
-        if out.ndim == 2:
-            per_row = f"{out.shape[1]} values"
         raise ValueError(
-            f"the model outputs {per_row} per row, but the data has {n_classes} classes "
+            f"the model outputs {_per_row(out)} per row, but the data has {n_classes} classes "
             f"(labels {int(labels.min())} to {int(labels.max())}): "
             f"give its last layer {n_classes} outputs (one score per class), e.g. "
             f"MLP((..., {n_classes})). If there really are more classes than the labels "
@@ -274,12 +271,20 @@ def _match_targets(splits: dict, out: torch.Tensor) -> dict:
             y = y.reshape(-1)
         if y.shape[1:] != out.shape[1:]:
             raise ValueError(
-                f"the model outputs shape {tuple(out.shape[1:])} per row but the targets of "
-                f"the {part} split have shape {tuple(y.shape[1:])}: give the last layer "
-                f"{y[0].numel()} output(s), one per target column"
+                f"the model outputs {_per_row(out)} per row but the targets of the {part} "
+                f"split have {_per_row(y)}: give the last layer {y[0].numel()} output(s), "
+                "one per target column (if y holds class numbers, make them integers with "
+                "y.long() for classification)"
             )
         fixed[part] = (X, y)
     return fixed
+
+
+def _per_row(t: torch.Tensor) -> str:
+    """How many values a tensor has per row, in words: "one value", "3 values"."""
+    if t.ndim > 2:
+        return f"shape {tuple(t.shape[1:])}"
+    return "one value" if t[0].numel() == 1 else f"{t[0].numel()} values"
 
 
 def _check_loss(loss, out: torch.Tensor, y: torch.Tensor) -> None:
