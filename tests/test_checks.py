@@ -180,7 +180,7 @@ def test_int32_labels_numpy_arrays_and_float64_inputs_train_like_the_usual_tenso
     doubles = [(X.astype(np.float64), y) for X, y in arrays]
     with pytest.warns(DataWarning, match=r"train and val and test split holds float64.*float32"):
         assert run(MLP((4, 16, 3)), doubles) == usual, "float64 inputs become float32"
-    assert iris.train[0].dtype == torch.float32 and arrays[0][0].dtype == np.float32
+    assert arrays[0][0].dtype == np.float32, "the caller's arrays are left as they were"
 
 
 def test_a_float64_model_keeps_float64_inputs(iris):
@@ -211,7 +211,7 @@ def test_batchnorm_over_images_can_take_one_row_so_nothing_is_merged():
         warnings.simplefilter("error")
         _, sizes = before_training(cnn, data, CPU, loss=loss, loss_fn=None, batch_size=64)
     assert sizes == [64, 64, 1], "a 1x6x6 row still gives BatchNorm2d 36 values per channel"
-    assert batch_sizes(129, 64) == [64, 64, 1] and batch_sizes(128, 64) == [64, 64]
+    assert batch_sizes(129, 64) == [64, 64, 1], "without BatchNorm the last row stays alone"
 
 
 def test_the_check_leaves_the_model_as_it_was():
@@ -245,4 +245,5 @@ def test_the_users_data_is_not_changed(iris):
     data = from_tensors(*[(X.double(), y.int()) for X, y in (iris.train, iris.val)])
     with pytest.warns(DataWarning):
         run(MLP((4, 16, 3)), data)
-    assert data.train[0].dtype == torch.float64 and data.train[1].dtype == torch.int32
+    assert data.train[0].dtype == torch.float64, "fit converts a copy, not the caller's data"
+    assert data.train[1].dtype == torch.int32, "fit converts a copy, not the caller's labels"

@@ -72,7 +72,8 @@ def test_bad_arguments_say_what_is_wrong(kwargs, word):
 
 def test_the_options_a_dataset_takes_still_apply():
     moons = wb.data.load("moons", n_samples=100, noise=0.0, seed=3)
-    assert sum(len(part[0]) for part in (moons.train, moons.val, moons.test)) == 100
+    rows = sum(len(part[0]) for part in (moons.train, moons.val, moons.test))
+    assert rows == 100, "n_samples=100 should make 100 moons in all"
     X, y = (t[:, 0].double().numpy() for t in wb.data.load("line", noise=0.0).train)
     residual = y - np.polyval(np.polyfit(X, y, 1), X)
     assert abs(residual).max() < 1e-4, "noise=0 should put every point on the line"
@@ -82,9 +83,10 @@ def test_from_tensors_takes_numpy_and_counts_classes_in_every_split():
     X = np.zeros((6, 2), dtype=np.float32)
     train, val, test = (X, np.array([0, 1, 0, 1, 0, 1])), (X, np.zeros(6, int)), (X, np.full(6, 2))
     data = wb.data.from_tensors(train, val, test)
-    assert isinstance(data.train[0], torch.Tensor) and data.task == "classification"
+    assert isinstance(data.train[0], torch.Tensor), "NumPy arrays become tensors"
+    assert data.task == "classification", "integer labels mean classification"
     assert data.n_classes == 3, "a label seen only in the test split is still a class"
-    assert wb.data.from_tensors(train, val, n_classes=5).n_classes == 5
+    assert wb.data.from_tensors(train, val, n_classes=5).n_classes == 5, "given n_classes wins"
     with pytest.raises(ValueError, match=r"the val split must be an \(X, y\) pair"):
         wb.data.from_tensors(train, X)
 

@@ -35,6 +35,7 @@ def test_to_json_is_strict_json_and_reads_back_nan_for_null():
     loaded = json.loads(text, parse_constant=refuse)  # a strict parser would refuse NaN
     assert loaded["metrics"]["val_loss"] == [0.5, None, None], "NaN and inf are written as null"
     back = History.from_json(text)
-    assert back["val_loss"][0] == 0.5 and all(math.isnan(v) for v in back["val_loss"][1:])
+    assert back["val_loss"][0] == 0.5, "finite values read back unchanged"
+    assert all(math.isnan(v) for v in back["val_loss"][1:]), "null reads back as NaN"
     with pytest.raises(ValueError, match="NaN is not JSON"):
         json.loads('{"x": NaN}', parse_constant=refuse)  # the check itself can fail
