@@ -178,7 +178,9 @@ def test_int32_labels_numpy_arrays_and_float64_inputs_train_like_the_usual_tenso
         warnings.simplefilter("error")  # a lossless conversion says nothing
         run(MLP((4, 16, 3)), arrays)
     doubles = [(X.astype(np.float64), y) for X, y in arrays]
-    with pytest.warns(DataWarning, match=r"train and val and test split holds float64.*float32"):
+    with pytest.warns(
+        DataWarning, match=r"the train, val and test splits hold float64 numbers.*in float32"
+    ):
         assert run(MLP((4, 16, 3)), doubles) == usual, "float64 inputs become float32"
     assert arrays[0][0].dtype == np.float32, "the caller's arrays are left as they were"
 
@@ -243,7 +245,7 @@ def test_monitor_none_is_refused_with_the_usual_names(iris):
 
 def test_the_users_data_is_not_changed(iris):
     data = from_tensors(*[(X.double(), y.int()) for X, y in (iris.train, iris.val)])
-    with pytest.warns(DataWarning):
+    with pytest.warns(DataWarning, match="the train and val splits hold float64"):
         run(MLP((4, 16, 3)), data)
     assert data.train[0].dtype == torch.float64, "fit converts a copy, not the caller's data"
     assert data.train[1].dtype == torch.int32, "fit converts a copy, not the caller's labels"

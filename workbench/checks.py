@@ -140,9 +140,8 @@ def _as_dtype(splits: dict, dtype: torch.dtype, classification: bool) -> dict:
     # integer type become int64, the only integers cross_entropy takes.
     out, rounded = {}, []
     for part, (X, y) in splits.items():
-        floats = [t for t in (X, y) if t.is_floating_point()]
-        if any(torch.finfo(t.dtype).bits > torch.finfo(dtype).bits for t in floats):
-            rounded.append(part)
+        wider = [t.dtype for t in (X, y) if t.is_floating_point() and _bits(t) > _bits(dtype)]
+        rounded += [(part, wider[0])] if wider else []
         X = X.to(dtype) if X.is_floating_point() else X
         if classification:
             y = y if y.is_floating_point() else y.long()
@@ -151,13 +150,28 @@ def _as_dtype(splits: dict, dtype: torch.dtype, classification: bool) -> dict:
         out[part] = (X, y)
     if rounded:
         warnings.warn(
-            f"the {' and '.join(rounded)} split holds float64 numbers but the model "
-            f"computes in {dtype}: fit converted them to {dtype}. Convert them yourself "
+            f"the {_splits([p for p, _ in rounded])} {_name(rounded[0][1])} numbers but the "
+            f"model computes in {_name(dtype)}: fit converted them. Convert them yourself "
             "(X.float()) to silence this, or train in float64 with model.double()",
             DataWarning,
             stacklevel=4,
         )
     return out
+
+
+def _splits(parts: list[str]) -> str:
+    """ "train split holds", "train and val splits hold", "train, val and test splits hold"."""
+    if len(parts) == 1:
+        return f"{parts[0]} split holds"
+    return f"{', '.join(parts[:-1])} and {parts[-1]} splits hold"
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _bits(t) -> int:
+    return torch.finfo(t if isinstance(t, torch.dtype) else t.dtype).bits
 
 
 def _check_finite(splits: dict, classification: bool) -> None:
