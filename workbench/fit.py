@@ -17,6 +17,7 @@ from torch import nn
 
 from workbench.data import Data, from_tensors
 from workbench.history import History
+from workbench.lock import releases_locks
 from workbench.stopping import NonFinite, Stop, best_epoch
 
 EVAL_CHUNK = 8192  # rows per forward pass when evaluating; keeps memory flat on big sets
@@ -111,6 +112,7 @@ def _check(epochs, lr, batch_size, stop):
         raise TypeError(f"stop={stop!r} must be a stop rule from workbench.stopping, or None")
 
 
+@releases_locks  # the checkpoint folder's lock ends with the call, however it ends
 def fit(
     model: nn.Module,
     data: Data | Sequence,
