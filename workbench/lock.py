@@ -57,11 +57,15 @@ class FolderLock:
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(self._fd, 200, 0).decode(errors="replace").strip()
+            for _ in range(50):  # a holder that has just locked writes its name at once
+                holder = os.pread(self._fd, 200, 0).decode(errors="replace").strip()
+                if holder:
+                    break
+                time.sleep(0.01)
             os.close(self._fd)
-            self._fd = None
+            self._fd, holder = None, holder or "a process that is starting"
             raise FolderLocked(
-                f"{self.path.parent} is in use by another run ({holder or 'a process that is starting'}), "
+                f"{self.path.parent} is in use by another run ({holder}), "
                 "which holds its lock: wait for that run to finish or stop it, or save this "
                 "run into another folder (checkpoint=...)"
             ) from None
