@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 from workbench import data as wb_data
@@ -232,17 +233,21 @@ def worker(
     """
     import optuna
     import torch
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = wb_data.load("digits", seed=seed, test_size=0)
-    rdb = RDBStorage(
-        storage,
-        heartbeat_interval=heartbeat,
-        grace_period=grace,
-        failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
-    )
+    # Optuna 4.9 renamed the retry callback; take the new name where this Optuna has it.
+    retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+    if retry is None:
+        retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry)}
+    else:
+        retry = {"heartbeat_stale_trial_callback": retry(max_retry)}
+    with warnings.catch_warnings():  # the heartbeat is marked experimental; it is what we need
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        rdb = optuna.storages.RDBStorage(
+            storage, heartbeat_interval=heartbeat, grace_period=grace, **retry
+        )
     study = optuna.load_study(study_name=study_name, storage=rdb)
 
     def objective(trial):
