@@ -18,6 +18,7 @@ import torch
 
 import workbench as wb
 from workbench import checkpoint as ck
+from workbench.lock import NAME as LOCK
 from workbench.lock import FolderLock, FolderLocked
 from workbench.models import MLP
 
@@ -224,3 +225,19 @@ def test_ctrl_c_during_saves_is_raised_only_once_the_file_is_complete(tmp_path):
         )
         assert temps == "0" and same == "True", f"no temporary file left, handler restored: {line}"
     assert mid_save >= 5, f"only {mid_save} of 20 interrupts landed during a save: test too weak"
+
+
+def test_the_lock_file_goes_on_release_and_a_replaced_one_is_not_taken(tmp_path):
+    first = FolderLock(tmp_path)
+    late = os.open(tmp_path / LOCK, os.O_RDWR)  # a newcomer opens the file just then ...
+    first.release()  # ... the holder removes it and unlocks ...
+    assert not (tmp_path / LOCK).exists(), "a run that ends removes its lock file"
+    third = FolderLock(tmp_path)  # ... and a third run locks a new file at the same path
+    newcomer = object.__new__(FolderLock)
+    newcomer.path, newcomer._fd = tmp_path / LOCK, None
+    assert newcomer._take(late) is None, (
+        "the newcomer's lock on the removed file must not count: two runs would hold the folder"
+    )
+    with pytest.raises(FolderLocked, match=f"pid {os.getpid()}"):
+        FolderLock(tmp_path)  # the retry finds the third run's lock
+    third.release()

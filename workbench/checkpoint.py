@@ -81,7 +81,7 @@ def load(path: str | os.PathLike) -> dict:
     if state.get("version", 0) > VERSION:
         raise CheckpointError(f"{path} was written by a newer workbench; upgrade to read it")
     # Files written before checksums existed have none; every file `save` writes has one.
-    if "checksum" in state and state["checksum"] != files.checksum(state):
+    if state.pop("checksum", None) not in (None, files.checksum(state)):
         raise CheckpointError(
             f"{path} is damaged: its contents do not match the checksum stored when it was "
             "saved (a changed bit on the disk or in a copy); use another checkpoint, or copy "

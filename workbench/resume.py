@@ -131,6 +131,7 @@ class TrainingState:
         self.settings = {
             **{k: plain(v) for k, v in settings.items()},
             "architecture": fingerprint(model),
+            "optimizer": type(optimizer).__name__,  # "opt" may be a callable: the type it made
         }
 
     def capture(self, epoch: int, best_value: float | None, best_state: dict | None) -> dict:
@@ -146,7 +147,6 @@ class TrainingState:
             "epoch": epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "optimizer_type": type(self.optimizer).__name__,
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "history": history,
             "settings": self.settings,
@@ -216,14 +216,14 @@ class TrainingState:
         if state["epoch"] > epochs:
             raise CheckpointError(f"{path} is at epoch {state['epoch']}, past epochs={epochs}")
         self.model.load_state_dict(state["model"])
-        kind, kind_now = state.get("optimizer_type"), type(self.optimizer).__name__
+        kind, kind_now = saved.get("optimizer"), now["optimizer"]
         if kind is None and "opt" in differ:  # a file from before optimizer types were kept
             kind = saved.get("opt")
-        if kind not in (None, kind_now):  # only with override: "opt" differs otherwise
+        if kind not in (None, kind_now):  # only with override: the settings differ otherwise
             warnings.warn(
-                f"the checkpoint's optimizer state ({kind}) cannot carry over to {kind_now}: "
-                f"{kind_now} starts with fresh state (e.g. no momentum) at epoch "
-                f"{state['epoch'] + 1}",
+                f"optimizer state cannot carry over from {kind} to {kind_now}: the checkpoint's "
+                f"{kind} state is dropped and {kind_now} starts afresh (no momentum or running "
+                f"averages yet) at epoch {state['epoch'] + 1}",
                 stacklevel=3,
             )
         else:
