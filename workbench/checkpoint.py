@@ -3,9 +3,11 @@
 A checkpoint is one file holding everything `fit` needs to continue: the weights, the
 optimizer and scheduler, the history, the run's settings and every random generator's
 state, so a resumed run ends bit-identical (on the CPU) to one that never stopped. Files are
-written to a temporary name and renamed (a crash leaves the old file whole), and read with
-``torch.load(weights_only=True)``, which refuses anything that could run code. What goes
-into the file, and how a run is put back together from it, is in `workbench.resume`.
+written atomically with a checksum of their contents and read with
+``torch.load(weights_only=True)``, which refuses anything that could run code (both in
+`workbench.files`). A `Checkpointer` decides when to save and what to keep, and locks its
+folder for the run (`workbench.lock`). What goes into the file, and how a run is put back
+together from it, is in `workbench.resume`.
 """
 
 from __future__ import annotations
