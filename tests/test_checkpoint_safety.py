@@ -19,6 +19,7 @@ import torch.nn.functional as F
 import workbench as wb
 from workbench import checkpoint as ck
 from workbench.models import MLP
+from workbench.resume import plain
 
 FAST = dict(lr=3e-2, device="cpu")
 
@@ -232,6 +233,8 @@ def test_two_different_lambdas_are_told_apart_and_a_re_run_lambda_matches(digits
     h = wb.fit(small(), digits, epochs=3, loss_fn=lambda out, y: F.cross_entropy(out, y),
                resume=path, **FAST)  # fmt: skip
     assert h.epochs == 3
+    weighted = [lambda out, y, w=w: w * F.cross_entropy(out, y) for w in (1.0, 2.0)]
+    assert plain(weighted[0]) != plain(weighted[1]), "a default argument changes a lambda too"
     lambdas = [lambda e: 0.5**e, lambda e: 0.9**e]
     schedulers = [lambda opt, f=f: torch.optim.lr_scheduler.LambdaLR(opt, f) for f in lambdas]
     wb.fit(small(), digits, epochs=1, scheduler=schedulers[0], checkpoint=tmp_path / "b", **FAST)

@@ -60,9 +60,10 @@ def plain(value):
     if isinstance(value, types.FunctionType) and (
         value.__module__ == "__main__" or "<" in value.__qualname__
     ):
-        closure = [c.cell_contents for c in value.__closure__ or ()]
-        closure = [c if isinstance(c, int | float | str | bool) else type(c) for c in closure]
-        code = hashlib.sha256(f"{_code(value.__code__)}{closure}".encode()).hexdigest()[:10]
+        # Captured variables and default arguments change what the code does, too.
+        bound = [c.cell_contents for c in value.__closure__ or ()] + list(value.__defaults__ or ())
+        bound = [b if isinstance(b, int | float | str | bool) else type(b) for b in bound]
+        code = hashlib.sha256(f"{_code(value.__code__)}{bound}".encode()).hexdigest()[:10]
         return f"{value.__qualname__} (code {code})"
     if isinstance(value, types.FunctionType):
         return f"{value.__module__}.{value.__qualname__}"
