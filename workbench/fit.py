@@ -18,6 +18,7 @@ from torch import nn
 from workbench.checks import before_training
 from workbench.data import Data, from_tensors
 from workbench.history import History
+from workbench.lock import releases_locks
 from workbench.stopping import NonFinite, Stop, best_epoch
 
 EVAL_CHUNK = 8192  # rows per forward pass when evaluating; keeps memory flat on big sets
@@ -117,6 +118,7 @@ def _check(epochs, lr, batch_size, stop, monitor):
         )
 
 
+@releases_locks  # the checkpoint folder's lock ends with the call, however it ends
 def fit(
     model: nn.Module,
     data: Data | Sequence,
