@@ -254,3 +254,32 @@ def test_the_drawing_module_ships_inside_the_package():
     esm = (STATIC / "chart.js").read_text()
     assert "export default" in esm and "requestAnimationFrame" in esm
     assert "http" not in esm.replace("http://www.w3.org", ""), "nothing may be fetched at run time"
+
+
+def test_the_picture_is_drawn_once_when_the_cell_ends(monkeypatch):
+    import types
+
+    from IPython.core.events import EventManager, available_events
+
+    from workbench import chart as chart_module
+    from workbench import widgets
+
+    shell = types.SimpleNamespace()
+    shell.events = EventManager(shell, available_events)
+    monkeypatch.setattr(chart_module, "_shell", lambda: shell)
+    pictures = []
+    monkeypatch.setattr(
+        widgets, "display_chart", lambda w, text, png, handle: pictures.append(png) or handle
+    )
+    chart = loss_chart()
+    connected(chart)
+    chart._handle = "the cell's output"
+    for run in range(3):  # three runs on one chart in one cell
+        chart.extend("val", [run + 1], [1.0])
+        chart.finish()
+    assert pictures == [], "no picture while the cell still runs"
+    shell.events.trigger("post_execute")
+    shell.events.trigger("post_execute")
+    assert len(pictures) == 1 and pictures[0].startswith(b"\x89PNG"), "one picture per cell"
+    chart.finish(when="now")
+    assert len(pictures) == 2, "when='now' draws at once"

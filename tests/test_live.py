@@ -55,7 +55,7 @@ def page_of(live) -> Page:
 def test_outside_jupyter_it_draws_nothing_and_prints_a_summary(capsys):
     live = LiveCurve(progress=False)
     h = run(live, stop_at=15)
-    assert live.draws_ == 0 and live.figure_ is None, "no drawing where nobody can see it"
+    assert live.draws_ == 0 and live.chart_.widget is None, "nothing sent where nobody sees it"
     out = capsys.readouterr().out
     assert f"stopped early at epoch 15: {REASON}" in out
     assert len(h["epoch"]) == 15

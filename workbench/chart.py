@@ -77,6 +77,8 @@ class Chart:
         self._diff: dict = {}
         self._sent_at = -math.inf
         self._snapshot_at = -math.inf
+        self._picture_due = False
+        self._picture_size = (760, 100)
 
     # --- building ------------------------------------------------------------------------
     def panel(self, name: str, *, title: str = "", xlabel: str = "", ylabel: str = "",
@@ -175,8 +177,9 @@ class Chart:
         data = self._data(name)
         at = len(data.get("x") or [])
         for key, values in cols.items():
-            data.setdefault(key, [])
-            data[key] = data[key][:at] + values
+            column = data.setdefault(key, [])
+            del column[at:]  # in place: appending stays O(new rows) however long the run
+            column.extend(values)
         if self.widget is None:
             return
         if name in self._diff.get("set", {}):
@@ -187,7 +190,7 @@ class Chart:
             self._diff["extend"][name] = {"at": at, **cols}
         else:
             for key, values in cols.items():
-                pending[key] = pending.get(key, []) + values
+                pending.setdefault(key, []).extend(values)
 
     def set(self, name: str, **columns) -> None:
         """Replace columns of a layer: ``set("stop", x=47)``, ``set("grid", z=..., extent=...)``."""
@@ -289,23 +292,44 @@ class Chart:
         self._handle = display_chart(self.widget, self.status.get("text") or "chart")
         return self.widget
 
-    def finish(self, png: bytes | None = None) -> None:
+    def finish(self, *, width: int = 760, dpi: int = 100, when: str = "cell") -> None:
         """Send everything now and put a PNG of the final state beside the widget.
 
         Parameters
         ----------
-        png : bytes, optional
-            The picture to keep; by default `png()` of the current state.
+        width, dpi : int
+            Size and resolution of the picture (see `png`).
+        when : "cell" or "now"
+            "cell" draws the picture once when the running cell ends (IPython's
+            post_execute), so that a cell with many runs on one chart pays for one picture
+            and the loop itself for none; "now" draws it at once.
         """
         if self.widget is None:
             return
         self.snapshot()
-        if self._handle is not None:
-            from workbench.widgets import display_chart
+        if self._handle is None:
+            return
+        self._picture_size = (width, dpi)
+        shell = _shell() if when == "cell" else None
+        if shell is None:
+            self._picture()
+        elif not self._picture_due:
+            self._picture_due = True
+            shell.events.register("post_execute", self._picture)
 
-            png = self.png() if png is None else png
-            text = self.status.get("text") or "chart"
-            self._handle = display_chart(self.widget, text, png=png, handle=self._handle)
+    def _picture(self) -> None:
+        """Replace the output with the widget + the PNG of the current state."""
+        from workbench.widgets import display_chart
+
+        shell = _shell()
+        if self._picture_due and shell is not None:
+            shell.events.unregister("post_execute", self._picture)
+        self._picture_due = False
+        width, dpi = self._picture_size
+        text = self.status.get("text") or "chart"
+        self._handle = display_chart(
+            self.widget, text, png=self.png(width=width, dpi=dpi), handle=self._handle
+        )
 
     # --- static pictures ---------------------------------------------------------------------
     def figure(self, *, width: int = 760, dpi: int = 100):
@@ -315,6 +339,15 @@ class Chart:
     def png(self, *, width: int = 760, dpi: int = 100) -> bytes:
         """PNG bytes of `figure`; every text at least 12 pixels tall whatever the dpi."""
         return png_of(self.state(), width=width, dpi=dpi)
+
+
+def _shell():
+    """The running IPython shell, or None (plain Python)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
 
 
 def _plain(value):

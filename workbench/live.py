@@ -66,7 +66,8 @@ class LiveCurve:
     chart_ : workbench.chart.Chart
         The chart (its ``data`` holds every value sent).
     figure_ : matplotlib Figure or None
-        The final picture, once a run has ended (``live.figure_.savefig("curve.png")``).
+        The picture of the runs so far (``live.figure_.savefig("curve.png")``); in
+        Jupyter the same picture joins the output when the cell ends.
     draws_ : int
         Updates sent to the page.
     title_ : str
@@ -86,10 +87,16 @@ class LiveCurve:
         self.output = output
         self.clock = clock
         self.chart_ = None
-        self.figure_ = None
         self._runs = []
         self._shown_in = None
         self._bar = None
+
+    @property
+    def figure_(self):
+        """The final picture (matplotlib), drawn from the chart's state when asked for."""
+        if self.chart_ is None or not self._runs:
+            return None
+        return self.chart_.figure(width=int(self.figsize[0] * 100), dpi=self.dpi)
 
     @property
     def draws_(self) -> int:
@@ -108,8 +115,8 @@ class LiveCurve:
             label = f"run {len(self._runs) + 1}"
         if self.chart_ is None:
             self.chart_ = self._new_chart()
-        run = {"history": history, "label": label, "info": info, "sent": 0, "traced": 0,
-               "id": f"r{len(self._runs)}", "start": time.perf_counter()}  # fmt: skip
+        run = {"history": history, "label": label, "info": info, "sent": 0, "epochs": [],
+               "best": None, "id": f"r{len(self._runs)}"}  # fmt: skip
         self._runs.append(run)
         if len(self._runs) == 2:
             self._restyle_first_run()
@@ -141,14 +148,10 @@ class LiveCurve:
             return
         run = self._runs[-1]
         self._send_new_rows(run, force=True, final=True)
-        if self._shown_in is not None or callable(self.output):
-            self.figure_ = self.chart_.figure(width=int(self.figsize[0] * 100), dpi=self.dpi)
-            if self._shown_in is not None:
-                from workbench.plots import png_bytes
-
-                self.chart_.finish(png=png_bytes(self.figure_))
-            else:
-                self.chart_.snapshot()
+        if self._shown_in is not None:
+            self.chart_.finish(width=int(self.figsize[0] * 100), dpi=self.dpi)
+        elif callable(self.output):
+            self.chart_.snapshot()
         if self._bar is not None:
             stop = getattr(history, "stop", None)
             if stop is not None:
@@ -212,7 +215,11 @@ class LiveCurve:
 
     def _send_new_rows(self, run, *, force: bool = False, final: bool = False) -> None:
         chart, history, rid = self.chart_, run["history"], run["id"]
-        epochs = epochs_of(history)
+        epochs = run["epochs"]  # kept, extended with the new rows: no O(n) work per epoch
+        if history.get("epoch"):
+            epochs += [int(e) for e in history["epoch"][len(epochs) :]]
+        else:
+            epochs[:] = epochs_of(history)
         new = slice(run["sent"], len(epochs))
         if new.start < new.stop:
             xs = epochs[new]
@@ -246,8 +253,9 @@ class LiveCurve:
         monitor = info.get("monitor") or "val_loss"
         key = monitor if history.get(monitor) and monitor in ("val_loss", "val_acc") else "val_loss"
         found = best_of(history.get(key) or [], info.get("mode") or mode_of(key))
-        if found is not None:
-            epoch = epochs_of(history)[found[0] - 1]
+        if found is not None and found != run["best"]:
+            run["best"] = found
+            epoch = run["epochs"][found[0] - 1]
             chart.set(f"{rid}.best", x=[epoch], y=[found[1]])
             if len(self._runs) == 1:
                 chart.set_layer(f"{rid}.best", label=f"best {found[1]:.4g} @ {epoch}")
@@ -272,7 +280,7 @@ class LiveCurve:
             return
         self._ensure_panel("trace", "stop rule", 0.45)
         chart, rid = self.chart_, run["id"]
-        epochs = epochs_of(run["history"])
+        epochs = run["epochs"]
         for i, (name, values) in enumerate(traces.items()):
             layer = f"{rid}.trace.{name}"
             if layer not in chart.spec["layers"]:
@@ -342,7 +350,7 @@ def _status(run, runs, progress: bool, final: bool = False) -> dict:
     """The line above the curves: the epoch, or how the run ended, and the bar's state."""
     history, info = run["history"], run["info"]
     name = f"{run['label']}: " if run["label"] and len(runs) > 1 else ""
-    epochs = epochs_of(history)
+    epochs = run["epochs"]
     last = epochs[-1] if epochs else 0
     planned = info.get("epochs")
     bar = (last / planned if planned else None) if progress else None
