@@ -78,7 +78,7 @@ def loss_chart(clock=None, **kw):
 
 def test_the_page_ends_with_exactly_the_charts_state():
     clock = FakeClock()
-    chart = loss_chart(clock, snapshot_every=1e9)
+    chart = loss_chart(clock, snapshot_every=1e9, catch_up=None)
     page = connected(chart)
     for epoch in range(1, 41):
         clock.now += 0.013  # epochs faster than the 0.05 s interval: merged messages
@@ -98,7 +98,7 @@ def test_the_page_ends_with_exactly_the_charts_state():
 
 def test_a_message_carries_only_the_new_rows():
     clock = FakeClock()
-    chart = loss_chart(clock, snapshot_every=1e9)
+    chart = loss_chart(clock, snapshot_every=1e9, catch_up=None)
     page = connected(chart)
     for epoch in range(1, 101):
         clock.now += 0.1
@@ -119,7 +119,7 @@ def test_nothing_is_queued_or_sent_without_a_page():
 
 def test_a_full_state_is_sent_now_and_then_for_a_view_opened_late():
     clock = FakeClock()
-    chart = loss_chart(clock, snapshot_every=2.0)
+    chart = loss_chart(clock, snapshot_every=2.0, catch_up=None)
     page = connected(chart)
     page.snapshots = 0
     for epoch in range(1, 101):
@@ -127,6 +127,19 @@ def test_a_full_state_is_sent_now_and_then_for_a_view_opened_late():
         chart.extend("val", [epoch], [1 / epoch])
         chart.flush()
     assert 4 <= page.snapshots <= 6, f"{page.snapshots} full states in 10 s, expected one per 2 s"
+
+
+def test_a_long_loop_sends_few_full_states_by_default():
+    clock = FakeClock()
+    chart = loss_chart(clock)
+    page = connected(chart)
+    page.snapshots = 0
+    for epoch in range(1, 601):
+        clock.now += 0.1
+        chart.extend("val", [epoch], [1 / epoch])
+        chart.flush()
+    # one soon after show (a page that loaded slowly), then one per 30 s: O(rows) each
+    assert page.snapshots == 2, f"{page.snapshots} full states in 60 s"
 
 
 def test_non_finite_values_become_gaps():

@@ -43,8 +43,11 @@ class Chart:
     interval : float
         Least seconds between two messages to the page (changes in between are merged).
     snapshot_every : float
-        Seconds between full copies of the state sent to the page, so that a view opened
-        (or reloaded) during a long loop catches up.
+        Seconds between full copies of the state sent to the page during a long loop. A
+        full copy costs O(all rows); a message O(new rows).
+    catch_up : float or None
+        Seconds after `show` for the first full copy, for a page that missed the first
+        messages while it loaded the drawing module; None: wait `snapshot_every`.
     clock : callable
         Seconds, for the throttle (tests pass a fake clock).
 
@@ -63,13 +66,14 @@ class Chart:
         Messages sent to the page so far.
     """
 
-    def __init__(self, *, height: int = 220, interval: float = 0.05, snapshot_every: float = 2.0,
-                 clock=time.perf_counter):  # fmt: skip
+    def __init__(self, *, height: int = 220, interval: float = 0.05, snapshot_every: float = 30.0,
+                 catch_up: float | None = 1.0, clock=time.perf_counter):  # fmt: skip
         self.spec = {"panels": {}, "rows": [], "layers": {}, "height": int(height)}
         self.data: dict = {}
         self.status: dict = {}
         self.interval = interval
         self.snapshot_every = snapshot_every
+        self.catch_up = catch_up
         self.clock = clock
         self.messages_ = 0
         self.widget = None
@@ -250,7 +254,7 @@ class Chart:
         now = self.clock()
         if not force and now - self._sent_at < self.interval:
             return False
-        if now - self._snapshot_at >= self.snapshot_every:
+        if now >= self._snapshot_at:
             self.snapshot()
         else:
             self.widget.send(self._diff)
@@ -264,7 +268,7 @@ class Chart:
         if self.widget is not None:
             self.widget.state = self.state()
             self._diff = {}
-            self._snapshot_at = self.clock()
+            self._snapshot_at = self.clock() + self.snapshot_every
 
     def state(self) -> dict:
         """A deep copy of spec, data and status: what the page draws."""
@@ -278,7 +282,9 @@ class Chart:
         """
         self.widget = widget
         self._diff = {}
-        self._snapshot_at = self._sent_at = self.clock()
+        self._sent_at = self.clock()
+        first = self.snapshot_every if self.catch_up is None else self.catch_up
+        self._snapshot_at = self._sent_at + first
 
     def show(self):
         """Display the chart in the running Jupyter cell; returns the widget, or None outside.
