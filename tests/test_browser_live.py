@@ -50,6 +50,13 @@ RECORD = """() => {
 }"""
 
 
+# every element of the chart that holds text: its text, font size and whether it is cut
+TEXT_SIZES = """() => [...document.querySelectorAll('.wb-chart *')]
+    .filter(e => [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+    .map(e => ({text: e.textContent.slice(0, 40), px: parseFloat(getComputedStyle(e).fontSize),
+                cut: e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1}))"""
+
+
 def _status_epoch(text: str):
     found = re.search(r"epoch (\d+)", text)
     return int(found.group(1)) if found else None
@@ -75,6 +82,12 @@ def test_live_curve_draws_many_frames_that_agree_with_the_bar(lab):
             marks = json.loads(chart.get_attribute("data-marks"))
             final_text = chart.locator(".wb-status-text").inner_text()
             chart.screenshot(path=str(IMG / "live_curve.png"))
+            texts = page.evaluate(TEXT_SIZES)
+            before = chart.get_attribute("data-frame")
+            chart.locator(".wb-toggle input").first.click()  # log scale: the page redraws
+            page.wait_for_function(
+                "(n) => document.querySelector('.wb-chart').dataset.frame !== n", arg=before
+            )
 
             # saved, then reloaded with the kernel alive: the widget comes back with its data
             page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
@@ -122,6 +135,10 @@ def test_live_curve_draws_many_frames_that_agree_with_the_bar(lab):
         )
     assert final_text.startswith(f"stopped early at epoch {stop_epoch}"), final_text
     assert int(frames[-1]["lastX"]) == epochs, "the last frame must show the last epoch"
+    assert len(texts) >= 5, f"the chart should show a status, legends and labels: {texts}"
+    for t in texts:  # a projector at 100% zoom
+        assert t["px"] >= 11, f"{t['text']!r} is {t['px']} px: too small for a projector"
+        assert not t["cut"], f"{t['text']!r} is clipped"
     stops = [m for m in marks if m.get("text", "").startswith("stop @")]
     bests = [m for m in marks if m.get("label", "").startswith("best")]
     assert stops and stops[0]["x"] == stop_epoch, f"no stop mark at {stop_epoch}: {marks}"

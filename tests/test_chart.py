@@ -246,13 +246,18 @@ def test_no_mark_is_drawn_across_a_legend():
     assert legend.y0 >= ax.bbox.y1 - 1, "the legend sits above the plot, where no line goes"
 
 
-def test_png_is_a_png():
-    chart = loss_chart()
-    chart.extend("val", [1, 2], [1.0, 0.5])
-    png = chart.png(width=300)
+def test_the_picture_is_a_small_png():
     from PIL import Image
 
-    assert Image.open(io.BytesIO(png)).size[0] == 300
+    chart = loss_chart()
+    chart.line("train", "loss", label="train", dash=True)
+    for epoch in range(1, 101):
+        chart.extend("val", [epoch], [1 / epoch + 0.01 * math.sin(epoch)])
+        chart.extend("train", [epoch], [0.8 / epoch])
+    png = chart.png(width=800)
+    assert Image.open(io.BytesIO(png)).size[0] == 800
+    # it is saved in the notebook (lessons stay under ~300 KB with several curves each)
+    assert len(png) < 30_000, f"{len(png) // 1000} KB for one curve picture"
 
 
 def test_the_drawing_module_ships_inside_the_package():
@@ -266,6 +271,7 @@ def test_the_drawing_module_ships_inside_the_package():
     assert "static/*" in data["package-data"]["workbench"], "chart.js must be in the wheel"
     esm = (STATIC / "chart.js").read_text()
     assert "export default" in esm and "requestAnimationFrame" in esm
+    assert 'const FONT = "12px' in esm, "canvas text (ticks, mark labels) is 12 px"
     assert "http" not in esm.replace("http://www.w3.org", ""), "nothing may be fetched at run time"
 
 
