@@ -172,3 +172,51 @@ def test_a_notebook_saved_without_a_browser_opens_with_a_picture(lab):
         finally:
             browser.close()
     assert "Widget" not in text and "model not found" not in text, text
+
+
+HEATMAP = """import numpy as np
+from workbench.chart import Chart
+
+chart = Chart(height=260)
+chart.panel("boundary", xlabel="x1", ylabel="x2", grow=False)
+chart.image("p", "boundary", cmap="RdBu", vmin=0, vmax=1)
+chart.points("data", "boundary", label="training points")
+chart.show()
+xx = np.linspace(-1, 1, 30)
+chart.set("p", z=1 / (1 + np.exp(-6 * (xx[None, :] + xx[:, None]))), extent=(-1, 1, -1, 1))
+chart.set("data", x=[-0.5, 0.5], y=[-0.5, 0.5], c=[0, 1])
+chart.flush(force=True)"""
+
+PIXELS = """() => {
+    const c = document.querySelector('.wb-chart canvas');
+    const g = c.getContext('2d');
+    const at = (fx, fy) => [...g.getImageData(c.width * fx, c.height * fy, 1, 1).data];
+    return {low: at(0.25, 0.75), high: at(0.85, 0.15)};
+}"""
+
+
+def test_a_heat_map_with_points_is_drawn(lab):
+    """The playground's decision boundary: an image layer with scatter points on top."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 900, "height": 800})
+        try:
+            open_notebook(page, lab.write("heatmap.ipynb", [HEATMAP]))
+            errors = run_all(page)
+            assert not errors, errors
+            page.wait_for_function(
+                "() => JSON.parse(document.querySelector('.wb-chart')?.dataset.marks || '[]')"
+                ".length === 1"
+            )
+            pixels = page.evaluate(PIXELS)
+        except Exception:
+            page.screenshot(path=str(FAILURE_SHOT))
+            raise
+        finally:
+            browser.close()
+    low, high = pixels["low"], pixels["high"]
+    # RdBu: low values red (r > b), high values blue (b > r)
+    assert low[0] > low[2] + 50, f"the low corner should be red, got rgba {low}"
+    assert high[2] > high[0] + 50, f"the high corner should be blue, got rgba {high}"

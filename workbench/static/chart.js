@@ -118,10 +118,12 @@ function finite(v, log) { return v != null && Number.isFinite(v) && (!log || v >
 
 function panelRanges(store, name, panel, log) {
   let lastX = -Infinity, ylo = Infinity, yhi = -Infinity, xlo = Infinity, xhi = -Infinity;
+  let image = false; // a heat map fills its panel exactly: no padding around it
   for (const [lname, layer] of Object.entries(store.spec.layers)) {
     if (layer.panel !== name || layer.visible === false) continue;
     const d = store.data[lname] || {};
     if (layer.kind === "image" && d.extent) {
+      image = true;
       [xlo, xhi] = [Math.min(xlo, d.extent[0]), Math.max(xhi, d.extent[1])];
       [ylo, yhi] = [Math.min(ylo, d.extent[2]), Math.max(yhi, d.extent[3])];
       lastX = Math.max(lastX, d.extent[1]);
@@ -146,6 +148,7 @@ function panelRanges(store, name, panel, log) {
     : panel.xlim || (Number.isFinite(xlo) ? [xlo, xhi] : [0, 1]);
   if (!Number.isFinite(ylo)) [ylo, yhi] = log ? [0.1, 1] : [0, 1];
   if (panel.ylim) [ylo, yhi] = panel.ylim;
+  else if (image) { /* the extent is the range */ }
   else if (log) { ylo /= 1.15; yhi *= 1.15; }
   else {
     if (panel.y_zero) ylo = Math.min(ylo, 0);
