@@ -168,3 +168,10 @@ def test_summary_restores_by_the_runs_monitor_not_the_rules():
     s = summary(h, stopping.RelativeChange(0.01))
     assert s["stop_epoch"] == 4 and s["restored_epoch"] == 2
     assert s["test_restored"] == 0.9 and s["test_at_best"] == 0.9
+
+
+def test_summary_of_an_accuracy_rule_takes_the_highest_as_best():
+    h = {"val_acc": [0.3, 0.6, 0.8, 0.7, 0.75, 0.74], "test_acc": [0.3, 0.6, 0.8, 0.7, 0.7, 0.7]}
+    s = summary(h, Patience(2, monitor="val_acc"))  # mode "auto": higher is better
+    assert s["stop_epoch"] == 5, "val_acc peaked at epoch 3, so patience 2 stops at epoch 5"
+    assert s["best_epoch"] == 3, "the best accuracy is the highest one (0.8 at epoch 3)"

@@ -55,7 +55,7 @@ def summary(history: Mapping, rule, *, test_metric: str | None = None) -> dict:
     """
     stop = rule(history)
     monitor = getattr(rule, "monitor", None) or getattr(history, "monitor", None) or "val_loss"
-    mode = getattr(rule, "mode", None) or mode_of(monitor, history)
+    mode = _rule_mode(rule, monitor, history)
     n = len(epochs_of(history))
     epoch = stop.epoch if stop is not None else n
     values = list(history.get(monitor) or [])
@@ -94,6 +94,12 @@ def summary(history: Mapping, rule, *, test_metric: str | None = None) -> dict:
         "best_test": best_test[1] if best_test else None,
         "best_test_epoch": best_test[0] if best_test else None,
     }
+
+
+def _rule_mode(rule, monitor: str, history: Mapping) -> str:
+    """ "min" or "max" as `rule` compares `monitor` (its mode "auto" resolved), else the run's."""
+    mode = getattr(rule, "mode", None)
+    return stopping.resolve_mode(monitor, mode) if mode else mode_of(monitor, history)
 
 
 def tunable_rules() -> dict:
@@ -206,7 +212,7 @@ class Explorer:
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
         monitor = getattr(self.slots[0].rule, "monitor", "val_loss")
-        found = best_of(h.get(monitor) or [], getattr(self.slots[0].rule, "mode", mode_of(monitor)))
+        found = best_of(h.get(monitor) or [], _rule_mode(self.slots[0].rule, monitor, h))
         if found and monitor in self.curves:
             self.curves[monitor].axes.plot(
                 epochs[found[0] - 1], found[1], "o", mfc="none", mec="k", ms=9, label="best"
