@@ -187,8 +187,9 @@ def rule_cost(lengths=(100, 1_000, 10_000), last: int = 100) -> dict:
     """Microseconds per epoch that fit spends on its rule (the rule with fit's NaN guard).
 
     fit carries the rule's state and calls `rule.step` once per epoch; the cost at a run
-    length n is the mean step time over epochs n-last+1..n, after stepping the epochs
-    before (as fit does). The history grows as in fit, so nothing can look ahead.
+    length n is the median step time over epochs n-last+1..n (a median, so that one
+    preemption on a shared machine does not count as the rule's), after stepping the epochs
+    before as fit does. The history grows as in fit, so nothing can look ahead.
     """
     guard = wb.stopping.NonFinite("train_loss") | wb.stopping.NonFinite("val_loss")
     out = {}
@@ -197,20 +198,21 @@ def rule_cost(lengths=(100, 1_000, 10_000), last: int = 100) -> dict:
         out[name] = {}
         for n in lengths:
             full, grown = rule_history(n), {k: [] for k in ("epoch", "train_loss", "val_loss")}
-            state, seconds = rule.start(), 0.0
+            state, seconds = rule.start(), []
             for epoch in range(1, n + 1):
                 for key, values in grown.items():
                     values.append(full[key][epoch - 1])
                 start = time.perf_counter()
                 state, stop = rule.step(state, grown, epoch)
                 if epoch > n - last:
-                    seconds += time.perf_counter() - start
+                    seconds.append(time.perf_counter() - start)
                 assert stop is None, f"{name} fired at epoch {epoch}: the benchmark is wrong"
-            out[name][str(n)] = 1e6 * seconds / last
+            out[name][str(n)] = 1e6 * statistics.median(seconds)
     return out
 
 
 HOG = "while True: pass"  # another program that keeps one core busy
+TORCH_THREADS = torch.get_num_threads()  # torch's own choice, before --threads changes it
 
 
 def lesson00(threads=None) -> float:
@@ -224,11 +226,12 @@ def lesson00(threads=None) -> float:
 
 
 def hog_case(repeats: int) -> dict:
-    """Lesson 00's training alone and beside a CPU hog, with fit's threads and with torch's.
+    """Lesson 00's training alone and beside a CPU hog, with fit's threads and with torch's
+    default (what fit used before it chose; with it, lesson 00 took 28 s instead of 1 s).
 
     The ratio hog / quiet must stay at most 2 with fit's choice (issue 13: a busy laptop).
     """
-    threads = {"fit's choice": None, f"torch's {torch.get_num_threads()}": torch.get_num_threads()}
+    threads = {"fit's choice": None, f"torch's {TORCH_THREADS}": TORCH_THREADS}
     lesson00()  # warm-up
     out = {}
     for label, n in threads.items():

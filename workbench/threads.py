@@ -2,12 +2,13 @@
 
 Torch splits every operation over all cores. A small model's operations take microseconds,
 so the threads mostly wait for each other; when another program holds a core, each wait
-lasts a scheduler time slice. Measured on a shared 2-core machine (benchmarks/bench_fit.py,
-the "hog" case): lesson 00's training took 0.85 s at 1 thread and 39 s at 2 threads, and
-1.5 s against 87 s with a CPU hog beside it. An MLP step of 35 million to 1.7 billion
-floating-point operations was 5 to 30 times slower at 2 threads than at 1 under that load,
-and 6.8 billion still 1.6 times slower. So `fit` trains with one thread below
-`SMALL_STEP_FLOPS` and leaves torch's setting alone above it, and only while it runs.
+lasts a scheduler time slice. Measured on a shared, loaded 2-core machine
+(benchmarks/bench_fit.py --hog): lesson 00's training took 5.6 s at 1 thread and 57 s at
+torch's default of 2, and beside a CPU hog 8.5 s against 131 s. An MLP step of 35 million
+to 1.7 billion floating-point operations was 5 to 30 times slower at 2 threads than at 1
+under that load, and one of 6.8 billion still 1.6 times slower. So `fit` trains with one
+thread below `SMALL_STEP_FLOPS` (every lesson's model) and leaves torch's setting alone
+above it, where a quiet machine's extra cores pay off; and only while it runs.
 """
 
 from __future__ import annotations
