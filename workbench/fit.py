@@ -220,67 +220,71 @@ def fit(
         data = from_tensors(*data)
     dev = pick_device(device)
     n_threads = pick_threads(model, batch_size, dev, threads)
-    classification = data.task == "classification"
-    loss = make_loss(loss_fn, data.task)
-
-    torch.manual_seed(seed)
-    gen = torch.Generator(device=dev if dev.type == "cuda" else "cpu").manual_seed(seed)
-    X, y = (t.to(dev) for t in data.train)
-    X_val, y_val = (t.to(dev) for t in data.val)
-    test = None if data.test is None else tuple(t.to(dev) for t in data.test)
-    model.to(dev)
-    optimizer = make_optimizer(opt, model.parameters(), lr, weight_decay, momentum, dev)
-    sched = scheduler(optimizer) if scheduler is not None else None
-    plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
-
-    history = History(monitor=monitor, mode=mode)
-    names = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
-    names += ["train_acc", "val_acc"] if classification else []
-    names += (["test_loss", "test_acc"] if classification else ["test_loss"]) if test else []
-    for name in names:
-        history[name] = []
-    _check_monitors(stop, monitor, history)
-    guard = NonFinite("train_loss") | NonFinite("val_loss")
-    rule = guard if stop is None else guard | stop
-
-    first, best_value, best_state, saver = 1, None, None, None
-    if checkpoint is not None or resume is not None:
-        from workbench.checkpoint import Checkpointer
-        from workbench.resume import TrainingState
-
-        saver = Checkpointer.of(checkpoint)
-        run = TrainingState(model, optimizer, sched, gen, history, rule, settings={
-            "seed": seed, "batch_size": batch_size, "opt": opt, "lr": lr,
-            "weight_decay": weight_decay, "momentum": momentum, "scheduler": sched,
-            "loss_fn": loss_fn or ("cross_entropy" if classification else "mse"),
-            "stop": stop, "monitor": monitor, "mode": mode, "restore_best": restore_best,
-            "data": [len(X), len(X_val)], "columns": names,
-        })  # fmt: skip
-        first, best_value, best_state = run.start(resume, saver, epochs=epochs, override=override)
-
-    callbacks = list(callbacks)
-    if live:
-        from workbench.live import LiveCurve
-
-        callbacks.append(live if isinstance(live, LiveCurve) else LiveCurve())
-    info = {
-        "epochs": epochs,
-        "task": data.task,
-        "device": str(dev),
-        "monitor": monitor,
-        "mode": mode,
-        "stop": stop,
-        "label": label,
-        "first_epoch": first,
-        "threads": n_threads,
-    }
-    remember(history)
-    # The rule's state is carried from epoch to epoch, so each check costs the same however
-    # long the run; a resumed run first steps over the epochs it restored.
-    rule_state = rule.start()
-    for done in range(1, len(history["epoch"]) + 1):
-        rule_state, _ = rule.step(rule_state, history, done)
+    # From here on the stop button only sets a flag (see workbench.interrupt), and torch
+    # runs at the chosen thread count; both are put back when fit returns or raises.
     with StopButton() as button, using_threads(n_threads):
+        classification = data.task == "classification"
+        loss = make_loss(loss_fn, data.task)
+
+        torch.manual_seed(seed)
+        gen = torch.Generator(device=dev if dev.type == "cuda" else "cpu").manual_seed(seed)
+        X, y = (t.to(dev) for t in data.train)
+        X_val, y_val = (t.to(dev) for t in data.val)
+        test = None if data.test is None else tuple(t.to(dev) for t in data.test)
+        model.to(dev)
+        optimizer = make_optimizer(opt, model.parameters(), lr, weight_decay, momentum, dev)
+        sched = scheduler(optimizer) if scheduler is not None else None
+        plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+        history = History(monitor=monitor, mode=mode)
+        names = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
+        names += ["train_acc", "val_acc"] if classification else []
+        names += (["test_loss", "test_acc"] if classification else ["test_loss"]) if test else []
+        for name in names:
+            history[name] = []
+        _check_monitors(stop, monitor, history)
+        guard = NonFinite("train_loss") | NonFinite("val_loss")
+        rule = guard if stop is None else guard | stop
+
+        first, best_value, best_state, saver = 1, None, None, None
+        if checkpoint is not None or resume is not None:
+            from workbench.checkpoint import Checkpointer
+            from workbench.resume import TrainingState
+
+            saver = Checkpointer.of(checkpoint)
+            run = TrainingState(model, optimizer, sched, gen, history, rule, settings={
+                "seed": seed, "batch_size": batch_size, "opt": opt, "lr": lr,
+                "weight_decay": weight_decay, "momentum": momentum, "scheduler": sched,
+                "loss_fn": loss_fn or ("cross_entropy" if classification else "mse"),
+                "stop": stop, "monitor": monitor, "mode": mode, "restore_best": restore_best,
+                "data": [len(X), len(X_val)], "columns": names,
+            })  # fmt: skip
+            first, best_value, best_state = run.start(
+                resume, saver, epochs=epochs, override=override
+            )
+
+        callbacks = list(callbacks)
+        if live:
+            from workbench.live import LiveCurve
+
+            callbacks.append(live if isinstance(live, LiveCurve) else LiveCurve())
+        info = {
+            "epochs": epochs,
+            "task": data.task,
+            "device": str(dev),
+            "monitor": monitor,
+            "mode": mode,
+            "stop": stop,
+            "label": label,
+            "first_epoch": first,
+            "threads": n_threads,
+        }
+        remember(history)
+        # The rule's state is carried from epoch to epoch, so each check costs the same however
+        # long the run; a resumed run first steps over the epochs it restored.
+        rule_state = rule.start()
+        for done in range(1, len(history["epoch"]) + 1):
+            rule_state, _ = rule.step(rule_state, history, done)
         _call(callbacks, "on_fit_start", history, info)
 
         n = len(X)
@@ -359,7 +363,7 @@ def fit(
 
 def _interrupted(history: History, when: str) -> Stop:
     epochs = history.get("epoch") or [0]
-    return Stop(epochs[-1], f"interrupted {when}", "Interrupted")
+    return Stop(int(epochs[-1]), f"interrupted {when}", "Interrupted")
 
 
 def _better(value: float, best: float | None, mode: str) -> bool:
