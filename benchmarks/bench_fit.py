@@ -212,6 +212,7 @@ def rule_cost(lengths=(100, 1_000, 10_000), last: int = 100) -> dict:
 
 
 HOG = "while True: pass"  # another program that keeps one core busy
+HOG_LIMIT = 2.0  # lesson 00 beside a hog may take at most twice its quiet time (issue 13)
 TORCH_THREADS = torch.get_num_threads()  # torch's own choice, before --threads changes it
 
 
@@ -247,7 +248,9 @@ def hog_case(repeats: int) -> dict:
                 hog.wait()
         q, b = statistics.median(quiet), statistics.median(busy)
         out[label] = {"quiet_s": q, "hog_s": b, "ratio": b / q}
-        print(f"lesson 00, threads {label}: quiet {q:.2f} s, hog {b:.2f} s ({b / q:.2f}x)")
+        verdict = "within" if b / q <= HOG_LIMIT else "OVER"
+        print(f"lesson 00, threads {label}: quiet {q:.2f} s, hog {b:.2f} s ({b / q:.2f}x, "
+              f"{verdict} the {HOG_LIMIT:g}x limit)")  # fmt: skip
     return out
 
 
