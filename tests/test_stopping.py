@@ -601,6 +601,9 @@ def test_upstrips_replay_is_linear():
 def test_rule_base_is_abstract():
     with pytest.raises(NotImplementedError):
         Rule()({"val_loss": [1.0]})
+    assert not hasattr(Patience(1) | Threshold(0.5), "monitor"), (
+        "a combination watches several metrics, so it has no single `monitor`"
+    )
 
 
 @pytest.mark.parametrize("module", [workbench.stopping, workbench.prechelt], ids=repr)

@@ -141,9 +141,11 @@ class Rule:
 
     _PARAMS: ClassVar[tuple[Param, ...]] = ()
     _TRACE: ClassVar[str] = ""  # name of the traced quantity; "" means the monitored metric
-    monitor: str = "val_loss"
 
     def _inputs(self) -> tuple[str, ...]:
+        # No class-level default `monitor`: AnyOf must not seem to watch val_loss.
+        if not hasattr(self, "monitor"):
+            raise NotImplementedError(f"{type(self).__name__} must name the metrics it reads")
         return (self.monitor,)
 
     def start(self) -> Any:
