@@ -95,7 +95,7 @@ def test_the_file_loads_with_weights_only_and_records_version_and_fingerprint(fu
         "patience": 5,
         "min_delta": 0.0,
         "monitor": "val_loss",
-        "mode": "min",
+        "mode": "auto",
         "start_from_epoch": 0,
     }
 

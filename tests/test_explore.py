@@ -383,3 +383,10 @@ def test_the_best_in_the_table_and_in_the_note_are_named_apart():
     w = explore(h, Patience(5))
     assert "best of the whole run 0.1 @ 35" in w.html.value
     assert "best 0.5 at epoch 15" in w.html.value and "the best up to the stop" in w.html.value
+
+
+def test_summary_of_an_accuracy_rule_takes_the_highest_as_best():
+    h = {"val_acc": [0.3, 0.6, 0.8, 0.7, 0.75, 0.74], "test_acc": [0.3, 0.6, 0.8, 0.7, 0.7, 0.7]}
+    s = summary(h, Patience(2, monitor="val_acc"))  # mode "auto": higher is better
+    assert s["stop_epoch"] == 5, "val_acc peaked at epoch 3, so patience 2 stops at epoch 5"
+    assert s["best_epoch"] == 3, "the best accuracy is the highest one (0.8 at epoch 3)"

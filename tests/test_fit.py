@@ -1,5 +1,6 @@
 """The training loop: history contents, determinism, stopping, restoring, bad input."""
 
+import dataclasses
 import math
 
 import pytest
@@ -153,3 +154,77 @@ def test_accuracy_is_monitored_as_higher_is_better(digits):
     assert h["val_acc"][h.best_epoch - 1] == max(h["val_acc"])
     with pytest.raises(ValueError, match="mode"):
         wb.fit(small(), digits, epochs=2, mode="lowest", device="cpu")
+
+
+def test_accuracy_rules_track_the_highest_accuracy(digits):
+    h = wb.fit(
+        small(), digits, epochs=60, lr=3e-2, stop=Patience(3, monitor="val_acc"), device="cpu"
+    )
+    assert h.stop is not None, "patience 3 on val_acc stops this overfitting run"
+    seen = h["val_acc"][: h.stop.epoch]
+    best = max(seen)
+    assert f"best {best:.4g} at epoch {seen.index(best) + 1}" in h.stop.reason, (
+        f"Patience on val_acc should wait from the highest accuracy: {h.stop.reason}"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class CountedPatience(Patience):
+    """Patience that records the length of every history it is replayed over."""
+
+    replays: list = dataclasses.field(default_factory=list, compare=False)
+
+    def __call__(self, history):
+        self.replays.append(len(history["val_loss"]))
+        return super().__call__(history)
+
+
+def test_fit_steps_the_rule_instead_of_replaying_it(digits):
+    rule = CountedPatience(50)
+    h = wb.fit(small(), digits, epochs=12, stop=rule, device="cpu")
+    assert h.epochs == 12 and rule(h) is None
+    assert rule.replays[:-1] == [0], (
+        "fit replays the rule only on the empty history (to check its metric), then steps it "
+        f"once per epoch; it replayed histories of these lengths: {rule.replays[:-1]}"
+    )
+
+
+def test_small_models_train_at_one_thread_and_torch_is_left_as_it_was(digits):
+    seen = []
+
+    class Threads:
+        def on_fit_start(self, history, info):
+            seen.append(("info", info["threads"]))
+
+        def on_epoch_end(self, history):
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        wb.fit(small(), digits, epochs=2, callbacks=[Threads()], device="cpu")
+        assert seen == [("info", 1), 1, 1], "a small model trains at one thread"
+        assert torch.get_num_threads() == 2, "fit puts torch's thread count back"
+        seen.clear()
+        wb.fit(small(), digits, epochs=1, callbacks=[Threads()], device="cpu", threads=3)
+        assert seen == [("info", 3), 3], "threads= overrides the choice"
+        assert torch.get_num_threads() == 2, "and is put back too"
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_large_models_and_gpus_keep_torchs_thread_count():
+    from workbench.threads import SMALL_STEP_FLOPS, pick_threads, step_flops
+
+    big = torch.nn.Linear(4096, 4096)
+    assert step_flops(big, 64) > SMALL_STEP_FLOPS
+    assert pick_threads(big, 64, torch.device("cpu")) == torch.get_num_threads()
+    assert pick_threads(small(), 64, torch.device("cpu")) == 1
+    assert pick_threads(small(), 64, torch.device("cuda")) == torch.get_num_threads()
+    assert "fit threads" in wb.versions(), "lesson 00's versions table shows the choice"
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, "2", True])
+def test_bad_thread_counts_are_refused_before_training(digits, threads):
+    with pytest.raises(ValueError, match="threads="):
+        wb.fit(small(), digits, epochs=1, device="cpu", threads=threads)

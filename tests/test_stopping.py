@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+import workbench.prechelt
 import workbench.stopping
 from workbench.stopping import (
     RULES,
@@ -271,10 +272,10 @@ def test_best_epoch(values, kwargs, expected):
         (lambda: Patience(True), "patience must be an integer"),
         (lambda: Patience(3, min_delta=-0.1), "min_delta must be a number >= 0"),
         (lambda: Patience(3, min_delta=NAN), "min_delta must be a number"),
-        (lambda: Patience(3, mode="minimum"), "mode must be 'min' or 'max'"),
+        (lambda: Patience(3, mode="minimum"), "mode must be 'auto', 'min' .* or 'max'"),
         (lambda: Patience(3, start_from_epoch=-1), "start_from_epoch must be an integer >= 0"),
         (lambda: Threshold(NAN), "threshold must be a number .not NaN."),
-        (lambda: Threshold(0.1, mode="up"), "mode must be 'min' or 'max'"),
+        (lambda: Threshold(0.1, mode="up"), "mode must be 'auto', 'min' .* or 'max'"),
         (lambda: Divergence(NAN), "threshold must be a number"),
         (lambda: Divergence(1.0, mode="MAX"), "mode must be"),
         (lambda: RelativeChange(0), "tol must be a number > 0"),
@@ -441,11 +442,171 @@ def test_prefix_consistency(rule):
     assert fired and quiet  # the random histories exercise both outcomes
 
 
+# Issue 11: mode "auto" means higher is better for accuracies in every rule and best_epoch.
+RISING = {"val_acc": [0.33, 0.5, 0.6, 0.7, 0.8], "train_accuracy": [0.4, 0.6, 0.7, 0.8, 0.9]}
+MODE_CASES = [
+    # (id, rule, history, expected stop epoch, words the reason must hold)
+    ("acc rising never stops", Patience(3, monitor="val_acc"), RISING, None, ""),
+    ("acc peak", Patience(2, monitor="val_acc"), {"val_acc": [0.5, 0.7, 0.6, 0.65]}, 4,
+     "best 0.7 at epoch 2"),
+    ("accuracy suffix", Patience(1, monitor="train_accuracy"), RISING, None, ""),
+    ("explicit min wins", Patience(2, monitor="val_acc", mode="min"), RISING, 3,
+     "best 0.33 at epoch 1"),
+    ("loss stays min", Patience(1), {"val_loss": [1.0, 0.5, 0.7]}, 3, "best 0.5 at epoch 2"),
+    ("threshold acc", Threshold(0.9, monitor="val_acc"), {"val_acc": [0.5, 0.95]}, 2,
+     "above the threshold 0.9"),
+    ("threshold loss", Threshold(0.9), {"val_loss": [0.95, 0.5]}, 2, "below the threshold 0.9"),
+    ("divergence acc", Divergence(0.2, monitor="val_acc"), {"val_acc": [0.5, 0.1]}, 2,
+     "below the divergence threshold 0.2"),
+    ("divergence acc fine", Divergence(0.2, monitor="val_acc"), RISING, None, ""),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "rule, history, epoch, words", [c[1:] for c in MODE_CASES], ids=[c[0] for c in MODE_CASES]
+)
+def test_mode_auto_tracks_the_max_for_accuracies(rule, history, epoch, words):
+    stop = rule(history)
+    assert (stop and stop.epoch) == epoch, f"{rule} should stop at {epoch}, stopped at {stop}"
+    assert stop is None or words in stop.reason, f"the reason should say {words!r}: {stop}"
+
+
+@pytest.mark.parametrize(
+    "history, monitor, mode, expected",
+    [
+        (RISING, "val_acc", "auto", 5),
+        ({"val_acc": [0.5, 0.8, 0.7]}, "val_acc", "auto", 2),
+        ({"val_acc": [0.5, 0.8, 0.7]}, "val_acc", "min", 1),
+        ({"val_loss": [0.5, 0.8, 0.7]}, "val_loss", "auto", 1),
+        ({"val_loss": [0.5, 0.8, 0.7]}, "val_loss", "max", 2),
+    ],
+)
+def test_best_epoch_mode_auto(history, monitor, mode, expected):
+    assert best_epoch(history, monitor, mode) == expected, f"best {monitor} with mode={mode}"
+    if mode == "auto":
+        assert best_epoch(history, monitor) == expected, "mode defaults to 'auto'"
+
+
+def test_mode_is_stored_as_given():
+    assert Patience(3).mode == "auto" and "mode='auto'" in repr(Patience(3))
+    assert Patience(3, monitor="val_acc").replace(monitor="val_loss")({"val_loss": [1, 2, 3, 4]})
+
+
+def grow(rule, history, catch_up=0):
+    """Step `rule` over `history` as fit does: one epoch appended, then one step.
+
+    The first `catch_up` epochs are stepped over the whole history first (as fit does after
+    a resume). Returns the first Stop and, per rule, the traced quantities.
+    """
+    n = len(history["val_loss"])
+    grown = {name: list(values[:catch_up]) for name, values in history.items()}
+    rules = rule.rules if isinstance(rule, AnyOf) else (rule,)
+    names = [f"{type(r).__name__}.{r._TRACE or r.monitor}" for r in rules]
+    state, first, looked = rule.start(), None, {name: [] for name in names}
+    states = [r.start() for r in rules]
+    for epoch in range(1, n + 1):
+        if epoch > catch_up:
+            for name, values in history.items():
+                grown[name].append(values[epoch - 1])
+        state, stop = rule.step(state, grown, epoch)
+        first = first or stop
+        for i, r in enumerate(rules):  # the traced quantity, from each rule's own step
+            states[i], quantity, _ = r._look(states[i], grown, epoch)
+            looked[names[i]].append(quantity)
+    return first, looked
+
+
+def same(a, b):
+    """Equal lists of floats, where NaN equals NaN."""
+    if len(a) != len(b):
+        return False
+    return all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b, strict=True))
+
+
+STEP_RULES = [
+    *PREFIX_RULES,
+    Patience(2, monitor="val_acc"),
+    Threshold(0.5, monitor="val_acc"),
+    Divergence(0.2, monitor="val_acc"),
+    RelativeChange(0.5),
+    GeneralizationLoss(0.0),
+    ProgressQuotient(0.1, strip=4),
+    UpStrips(1, strip=1),
+    UpStrips(3, strip=1),
+    NonFinite("train_loss") | NonFinite("val_loss") | Patience(3),  # what fit builds
+    UpStrips(2, strip=2) | ProgressQuotient(0.5, strip=2) | GeneralizationLoss(5.0),
+    Threshold(0.5) | Divergence(1.5) | RelativeChange(0.05, monitor="val_loss"),
+    Patience(2, monitor="val_acc") | Threshold(1.2, monitor="val_acc"),
+]
+
+
+@pytest.mark.parametrize("rule", STEP_RULES, ids=repr)
+def test_stepping_agrees_with_replay(rule):
+    """The loop's incremental answer (stop epoch, reason, trace) is the replayed one."""
+    fired = quiet = 0
+    for seed in range(300):
+        rng = random.Random(seed)
+        history = random_history(rng, rng.randint(0, 60))
+        replayed = rule(history)
+        catch_up = rng.randint(0, len(history["val_loss"]))
+        stepped, looked = grow(rule, history, catch_up)
+        assert stepped == replayed, f"seed {seed}: stepping gave {stepped}, replay {replayed}"
+        traces = rule.trace(history)
+        if not isinstance(rule, AnyOf):
+            traces = {f"{type(rule).__name__}.{k}": v for k, v in traces.items()}
+        assert traces.keys() == looked.keys(), "one trace per rule"
+        for name, values in traces.items():
+            assert same(values, looked[name]), f"seed {seed}: trace {name} differs"
+        fired += replayed is not None
+        quiet += replayed is None
+    assert fired and quiet, "the random histories should exercise both outcomes"
+
+
+class Counted(list):
+    """A list that counts how many of its items are read."""
+
+    reads = 0
+
+    def __getitem__(self, index):
+        got = super().__getitem__(index)
+        Counted.reads += len(got) if isinstance(index, slice) else 1
+        return got
+
+
+@pytest.mark.parametrize("rule", STEP_RULES, ids=repr)
+def test_a_step_costs_the_same_at_epoch_10000_as_at_10(rule):
+    """The loop's rule cost per epoch is constant: a step reads a few recent values only."""
+    n, rng = 10_000, random.Random(0)
+    level = [1.0]
+    history = {name: Counted() for name in ("val_loss", "train_loss", "val_acc")}
+    state, reads = rule.start(), []
+    for epoch in range(1, n + 1):
+        level.append(level[-1] * rng.uniform(0.9, 1.1))
+        for values in history.values():
+            values.append(level[-1])
+        before = Counted.reads
+        state, _ = rule.step(state, history, epoch)
+        reads.append(Counted.reads - before)
+    assert max(reads[-100:]) <= max(reads[:100]) + 20, "a late step reads more than an early one"
+
+
+def test_upstrips_replay_is_linear():
+    """A long run of rises (the rule's count grows without firing) replays in linear time."""
+    values = Counted(float(i) for i in range(20_000))
+    before = Counted.reads
+    assert UpStrips(10**6, strip=1)({"val_loss": values}) is None
+    assert Counted.reads - before <= 3 * len(values), "UpStrips read the history quadratically"
+
+
 def test_rule_base_is_abstract():
     with pytest.raises(NotImplementedError):
         Rule()({"val_loss": [1.0]})
+    assert not hasattr(Patience(1) | Threshold(0.5), "monitor"), (
+        "a combination watches several metrics, so it has no single `monitor`"
+    )
 
 
-def test_doctests():
-    result = doctest.testmod(workbench.stopping)
-    assert result.attempted > 0 and result.failed == 0
+@pytest.mark.parametrize("module", [workbench.stopping, workbench.prechelt], ids=repr)
+def test_doctests(module):
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0, "the docstring examples hold"

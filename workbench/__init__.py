@@ -12,10 +12,11 @@ ipywidgets and IPython only when they are used.
 
 from importlib import import_module
 
-from workbench import data, models, plots, stopping
+from workbench import data, models, plots, stopping, threads
 from workbench.explore import explore, summary
 from workbench.fit import evaluate, fit, pick_device
 from workbench.history import History
+from workbench.interrupt import Interrupted, last_history
 from workbench.live import LiveCurve
 
 __version__ = "0.1.0"
@@ -39,7 +40,11 @@ def __getattr__(name):
 
 
 def versions() -> dict:
-    """Versions of Python, workbench and its main libraries, and the device fit would use."""
+    """Versions of Python, workbench and its main libraries, the device and the threads.
+
+    "threads" is torch's setting; "fit threads" says what `fit` trains with (one thread
+    for small models on the CPU, see `workbench.threads`).
+    """
     import platform
 
     import matplotlib
@@ -54,16 +59,19 @@ def versions() -> dict:
         "matplotlib": matplotlib.__version__,
         "device": str(pick_device()),
         "threads": torch.get_num_threads(),
+        "fit threads": threads.describe(),
     }
 
 
 __all__ = [
     "History",
+    "Interrupted",
     "LiveCurve",
     "data",
     "evaluate",
     "explore",
     "fit",
+    "last_history",
     "models",
     "pick_device",
     "plots",

@@ -18,8 +18,10 @@ from torch import nn
 from workbench.checks import before_training
 from workbench.data import Data, from_tensors
 from workbench.history import History
+from workbench.interrupt import Interrupted, StopButton, remember
 from workbench.lock import releases_locks
-from workbench.stopping import NonFinite, Stop, best_epoch
+from workbench.stopping import NonFinite, Stop, best_epoch, resolve_mode
+from workbench.threads import pick_threads, using_threads
 
 EVAL_CHUNK = 8192  # rows per forward pass when evaluating; keeps memory flat on big sets
 KEEP_OUTPUTS = 2**24  # most training outputs (rows x classes) kept for one accuracy count
@@ -136,13 +138,14 @@ def fit(
     batch_size: int = 64,
     scheduler: Callable | None = None,
     monitor: str = "val_loss",
-    mode: str | None = None,
+    mode: str = "auto",
     callbacks: Sequence = (),
     live=False,
     label: str | None = None,
     checkpoint=None,
     resume=None,
     override: bool = False,
+    threads: int | None = None,
 ) -> History:
     """Train `model` on `data` and return the per-epoch History.
 
@@ -180,7 +183,8 @@ def fit(
         ReduceLROnPlateau is stepped with the monitored metric.
     monitor, mode : str
         The metric that defines the best epoch ("val_loss" by default), and whether lower
-        ("min") or higher ("max") is better; by default "max" for accuracies, else "min".
+        ("min") or higher ("max") is better; "auto" (default): "max" for accuracies, else
+        "min". Rules with a `mode` of their own decide it for themselves the same way.
     callbacks : sequence
         Objects with any of ``on_fit_start(history, info)``, ``on_epoch_end(history)``,
         ``on_fit_end(history)``.
@@ -200,6 +204,10 @@ def fit(
     override : bool
         Resume even though settings differ from the checkpoint's (seed, batch_size, lr,
         stop rule, ...); the values given now are used from the resumed epoch on.
+    threads : int, optional
+        CPU threads torch uses during this run (restored afterwards). By default 1 for
+        small models on the CPU, which stays fast when other programs use the CPU (see
+        `workbench.threads`), and torch's setting otherwise.
 
     Returns
     -------
@@ -207,131 +215,167 @@ def fit(
         Columns ``epoch, train_loss, val_loss, lr, seconds`` (+ ``train_acc, val_acc`` for
         classification, + ``test_loss[, test_acc]`` when the data has a test split), with
         ``history.stop``, ``history.best_epoch`` and ``history.rule`` (the `stop` given).
+
+    Raises
+    ------
+    workbench.interrupt.Interrupted
+        On the stop button (SIGINT), after the current optimizer step: the finished epochs
+        are kept (``history.stop`` says where it was interrupted), `restore_best` is
+        applied and the callbacks' ``on_fit_end`` runs. It is a KeyboardInterrupt carrying
+        ``.history``; ``wb.last_history()`` returns the same history.
     """
     _check(epochs, lr, batch_size, stop, monitor)
-    if mode is None:  # val_acc with "min" would restore the worst epoch
-        mode = "max" if monitor.endswith(("acc", "accuracy")) else "min"
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode={mode!r} must be 'min' (lower is better) or 'max'")
+    mode = resolve_mode(monitor, mode)  # val_acc with "min" would restore the worst epoch
     if not isinstance(data, Data):
         data = from_tensors(*data)
     dev = pick_device(device)
-    classification = data.task == "classification"
-    loss = make_loss(loss_fn, data.task)
-    data, batches = before_training(  # once, so that nothing is wrong by epoch 1
-        model, data, dev, loss=loss, loss_fn=loss_fn, batch_size=batch_size
-    )
+    n_threads = pick_threads(model, batch_size, dev, threads)
+    # From here on the stop button only sets a flag (see workbench.interrupt), and torch
+    # runs at the chosen thread count; both are put back when fit returns or raises.
+    with StopButton() as button, using_threads(n_threads):
+        classification = data.task == "classification"
+        loss = make_loss(loss_fn, data.task)
+        data, batches = before_training(  # once, so that nothing is wrong by epoch 1
+            model, data, dev, loss=loss, loss_fn=loss_fn, batch_size=batch_size
+        )
 
-    torch.manual_seed(seed)
-    gen = torch.Generator(device=dev if dev.type == "cuda" else "cpu").manual_seed(seed)
-    X, y = (t.to(dev) for t in data.train)
-    X_val, y_val = (t.to(dev) for t in data.val)
-    test = None if data.test is None else tuple(t.to(dev) for t in data.test)
-    model.to(dev)
-    optimizer = make_optimizer(opt, model.parameters(), lr, weight_decay, momentum, dev)
-    sched = scheduler(optimizer) if scheduler is not None else None
-    plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        torch.manual_seed(seed)
+        gen = torch.Generator(device=dev if dev.type == "cuda" else "cpu").manual_seed(seed)
+        X, y = (t.to(dev) for t in data.train)
+        X_val, y_val = (t.to(dev) for t in data.val)
+        test = None if data.test is None else tuple(t.to(dev) for t in data.test)
+        model.to(dev)
+        optimizer = make_optimizer(opt, model.parameters(), lr, weight_decay, momentum, dev)
+        sched = scheduler(optimizer) if scheduler is not None else None
+        plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
-    history = History(monitor=monitor, mode=mode)
-    history.rule = stop  # the rule with its settings: wb.explore(history) opens with it
-    names = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
-    names += ["train_acc", "val_acc"] if classification else []
-    names += (["test_loss", "test_acc"] if classification else ["test_loss"]) if test else []
-    for name in names:
-        history[name] = []
-    _check_monitors(stop, monitor, history)
-    guard = NonFinite("train_loss") | NonFinite("val_loss")
-    rule = guard if stop is None else guard | stop
+        history = History(monitor=monitor, mode=mode)
+        history.rule = stop  # the rule with its settings: wb.explore(history) opens with it
+        names = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
+        names += ["train_acc", "val_acc"] if classification else []
+        names += (["test_loss", "test_acc"] if classification else ["test_loss"]) if test else []
+        for name in names:
+            history[name] = []
+        _check_monitors(stop, monitor, history)
+        guard = NonFinite("train_loss") | NonFinite("val_loss")
+        rule = guard if stop is None else guard | stop
 
-    first, best_value, best_state, saver = 1, None, None, None
-    if checkpoint is not None or resume is not None:
-        from workbench.checkpoint import Checkpointer
-        from workbench.resume import TrainingState
+        first, best_value, best_state, saver = 1, None, None, None
+        if checkpoint is not None or resume is not None:
+            from workbench.checkpoint import Checkpointer
+            from workbench.resume import TrainingState
 
-        saver = Checkpointer.of(checkpoint)
-        run = TrainingState(model, optimizer, sched, gen, history, rule, settings={
-            "seed": seed, "batch_size": batch_size, "opt": opt, "lr": lr,
-            "weight_decay": weight_decay, "momentum": momentum, "scheduler": sched,
-            "loss_fn": loss_fn or ("cross_entropy" if classification else "mse"),
-            "stop": stop, "monitor": monitor, "mode": mode, "restore_best": restore_best,
-            "data": [len(X), len(X_val)], "columns": names,
-        })  # fmt: skip
-        first, best_value, best_state = run.start(resume, saver, epochs=epochs, override=override)
+            saver = Checkpointer.of(checkpoint)
+            run = TrainingState(model, optimizer, sched, gen, history, rule, settings={
+                "seed": seed, "batch_size": batch_size, "opt": opt, "lr": lr,
+                "weight_decay": weight_decay, "momentum": momentum, "scheduler": sched,
+                "loss_fn": loss_fn or ("cross_entropy" if classification else "mse"),
+                "stop": stop, "monitor": monitor, "mode": mode, "restore_best": restore_best,
+                "data": [len(X), len(X_val)], "columns": names,
+            })  # fmt: skip
+            first, best_value, best_state = run.start(
+                resume, saver, epochs=epochs, override=override
+            )
 
-    callbacks = list(callbacks)
-    if live:
-        from workbench.live import LiveCurve
+        callbacks = list(callbacks)
+        if live:
+            from workbench.live import LiveCurve
 
-        callbacks.append(live if isinstance(live, LiveCurve) else LiveCurve())
-    info = {
-        "epochs": epochs,
-        "task": data.task,
-        "device": str(dev),
-        "monitor": monitor,
-        "mode": mode,
-        "stop": stop,
-        "label": label,
-    }
-    _call(callbacks, "on_fit_start", history, info)
+            callbacks.append(live if isinstance(live, LiveCurve) else LiveCurve())
+        info = {
+            "epochs": epochs,
+            "task": data.task,
+            "device": str(dev),
+            "monitor": monitor,
+            "mode": mode,
+            "stop": stop,
+            "label": label,
+            "first_epoch": first,
+            "threads": n_threads,
+        }
+        remember(history)
+        # The rule's state is carried from epoch to epoch, so each check costs the same however
+        # long the run; a resumed run first steps over the epochs it restored.
+        rule_state = rule.start()
+        for done in range(1, len(history["epoch"]) + 1):
+            rule_state, _ = rule.step(rule_state, history, done)
+        _call(callbacks, "on_fit_start", history, info)
 
-    n = len(X)
-    # Per-batch work is kept to the optimizer step: batch losses and outputs are collected
-    # and reduced once per epoch (a few tensor ops per batch cost more than a small epoch's
-    # arithmetic). Outputs are kept only while they are small; otherwise count per batch.
-    sizes = torch.tensor(batches, device=dev)
-    keep_outputs = classification and n * max(data.n_classes, 1) <= KEEP_OUTPUTS
-    for epoch in range(first, epochs + 1):
-        start = time.perf_counter()
-        model.train()
-        losses, outputs = [], []
-        correct = torch.zeros((), device=dev, dtype=torch.int64)
-        perm = torch.randperm(n, generator=gen, device=gen.device).to(dev)
-        for idx in perm.split(batches):
-            xb, yb = X[idx], y[idx]
-            out = model(xb)
-            batch_loss = loss(out, yb)
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss.backward()
-            optimizer.step()
-            losses.append(batch_loss.detach())
+        n = len(X)
+        # Per-batch work is kept to the optimizer step: batch losses and outputs are collected
+        # and reduced once per epoch (a few tensor ops per batch cost more than a small
+        # epoch's arithmetic). Outputs are kept only while small; otherwise count per batch.
+        sizes = torch.tensor(batches, device=dev)
+        keep_outputs = classification and n * max(data.n_classes, 1) <= KEEP_OUTPUTS
+        for epoch in range(first, epochs + 1):
+            start = time.perf_counter()
+            model.train()
+            losses, outputs = [], []
+            correct = torch.zeros((), device=dev, dtype=torch.int64)
+            perm = torch.randperm(n, generator=gen, device=gen.device).to(dev)
+            for idx in perm.split(batches):
+                xb, yb = X[idx], y[idx]
+                out = model(xb)
+                batch_loss = loss(out, yb)
+                optimizer.zero_grad(set_to_none=True)
+                batch_loss.backward()
+                optimizer.step()
+                if button.pressed:  # the stop button: here, between two whole steps
+                    break
+                losses.append(batch_loss.detach())
+                if keep_outputs:
+                    outputs.append(out.detach())
+                elif classification:
+                    correct += (out.detach().argmax(1) == yb).sum()
+            if button.pressed:  # a part-trained epoch is not recorded
+                steps = f"after step {len(losses) + 1} of {len(sizes)}"
+                history.stop = _interrupted(history, f"in epoch {epoch}, {steps}")
+                break
+            train_loss = (torch.stack(losses) * sizes).sum() / n
             if keep_outputs:
-                outputs.append(out.detach())
-            elif classification:
-                correct += (out.detach().argmax(1) == yb).sum()
-        train_loss = (torch.stack(losses) * sizes).sum() / n
-        if keep_outputs:
-            correct = (torch.cat(outputs).argmax(1) == y[perm]).sum()
-        val_loss, val_acc = evaluate(model, X_val, y_val, loss, classification)
-        row = [train_loss, val_loss] + ([correct / n, val_acc] if classification else [])
-        if test:
-            test_loss, test_acc = evaluate(model, *test, loss, classification)
-            row += [test_loss, test_acc] if classification else [test_loss]
-        values = torch.stack([v.float() for v in row]).tolist()  # the one sync per epoch
-        record = dict(zip(names[1:3] + names[5:], values, strict=True))
-        record.update(epoch=epoch, lr=optimizer.param_groups[0]["lr"])
-        if sched is not None:
-            sched.step(record[monitor]) if plateau else sched.step()
-        record["seconds"] = time.perf_counter() - start
-        history.append(**record)
+                correct = (torch.cat(outputs).argmax(1) == y[perm]).sum()
+            val_loss, val_acc = evaluate(model, X_val, y_val, loss, classification)
+            row = [train_loss, val_loss] + ([correct / n, val_acc] if classification else [])
+            if test:
+                test_loss, test_acc = evaluate(model, *test, loss, classification)
+                row += [test_loss, test_acc] if classification else [test_loss]
+            values = torch.stack([v.float() for v in row]).tolist()  # the one sync per epoch
+            record = dict(zip(names[1:3] + names[5:], values, strict=True))
+            record.update(epoch=epoch, lr=optimizer.param_groups[0]["lr"])
+            if sched is not None:
+                sched.step(record[monitor]) if plateau else sched.step()
+            record["seconds"] = time.perf_counter() - start
+            history.append(**record)
 
-        value = record.get(monitor)
-        if restore_best and value is not None and _better(value, best_value, mode):
-            best_value = value
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        fired = rule(history)
-        if fired is not None:
-            history.stop = fired
-        _call(callbacks, "on_epoch_end", history)
-        if saver is not None and (epoch % saver.every == 0 or fired is not None or epoch == epochs):
-            saver.save(run.capture(epoch, best_value, best_state))
-        if fired is not None:
-            break
+            value = record.get(monitor)
+            if restore_best and value is not None and _better(value, best_value, mode):
+                best_value = value
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            rule_state, fired = rule.step(rule_state, history, epoch)
+            if fired is not None:
+                history.stop = fired
+            _call(callbacks, "on_epoch_end", history)
+            if saver is not None and (
+                epoch % saver.every == 0 or fired is not None or epoch == epochs or button.pressed
+            ):
+                saver.save(run.capture(epoch, best_value, best_state))
+            if fired is None and button.pressed:  # pressed during evaluation or a save
+                history.stop = _interrupted(history, f"after epoch {epoch}")
+            if history.stop is not None:
+                break
 
-    history.best_epoch = best_epoch(history, monitor, mode)
-    if restore_best and best_state is not None:
-        model.load_state_dict(best_state)
-    _call(callbacks, "on_fit_end", history)
+        history.best_epoch = best_epoch(history, monitor, mode)
+        if restore_best and best_state is not None:
+            model.load_state_dict(best_state)
+        _call(callbacks, "on_fit_end", history)
+    if button.pressed:
+        raise Interrupted(history)
     return history
+
+
+def _interrupted(history: History, when: str) -> Stop:
+    epochs = history.get("epoch") or [0]
+    return Stop(int(epochs[-1]), f"interrupted {when}", "Interrupted")
 
 
 def _better(value: float, best: float | None, mode: str) -> bool:

@@ -4,6 +4,13 @@ A rule reads a history (metric name -> list of per-epoch floats, epochs from 1) 
 the first epoch at which it fires as a `Stop`, or None. Rules are frozen dataclasses with no
 hidden counters, so the training loop (after each epoch), a slider (replaying a finished run)
 and a search all get the same answer. Combine rules with `|`: the earliest stop wins.
+
+Each rule is written once, as a pure step: `rule.step(state, history, epoch)` looks at one
+epoch given the explicit `state` left by the epoch before (`rule.start()` for epoch 1) and
+returns the new state and a `Stop` or None. `rule(history)` replays the steps from epoch 1;
+the training loop carries the state instead, so a rule costs the same at epoch 10,000 as at
+epoch 10. A step reads only epochs up to `epoch`, so the answer on any prefix of a history
+is the answer the loop saw then. Prechelt's three rules live in `workbench.prechelt`.
 """
 
 from __future__ import annotations
@@ -11,12 +18,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 HistoryLike = Mapping[str, Sequence[float]]
-Scan = Iterator[tuple[float, str | None]]  # per epoch: (quantity looked at, reason if it fires)
+# One step's answer: (new state, the quantity looked at for the trace, reason if it fires).
+# The reason is formatted only when the rule fires, so a quiet epoch costs a few comparisons.
+Look = tuple[Any, float, str | None]
 
 
 @dataclass(frozen=True, repr=False)
@@ -57,10 +66,19 @@ class MetricNotFound(KeyError):
         return f"no metric {self.metric!r} in the history; it has: {have}"
 
 
-def _series(history: HistoryLike, metric: str) -> list[float]:
+def _column(history: HistoryLike, metric: str) -> Sequence[float]:
     if metric not in history:
         raise MetricNotFound(metric, history)
-    return [float(v) for v in history[metric]]
+    return history[metric]
+
+
+def _series(history: HistoryLike, metric: str) -> list[float]:
+    return [float(v) for v in _column(history, metric)]
+
+
+def _at(history: HistoryLike, metric: str, epoch: int) -> float:
+    """The value of `metric` at 1-based `epoch`, as a float."""
+    return float(_column(history, metric)[epoch - 1])
 
 
 def _fmt(x: float) -> str:
@@ -97,11 +115,6 @@ def _check_number(name: str, value: object, low: float | None = None, strict: bo
         raise ValueError(f"{name} must be a number{bound} (not NaN), got {value!r}")
 
 
-def _check_mode(mode: object) -> None:
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-
-
 def resolve_mode(monitor: str, mode: str | None = "auto") -> str:
     """'min' or 'max' for `monitor`: "auto" (or None) means max for accuracies, else min.
 
@@ -119,24 +132,62 @@ def resolve_mode(monitor: str, mode: str | None = "auto") -> str:
 
 
 class Rule:
-    """Base of the stop rules: `rule(history)` returns the first `Stop`, or None."""
+    """Base of the stop rules: `rule(history)` returns the first `Stop`, or None.
+
+    A rule implements `_look(state, history, epoch) -> (state, quantity, reason or None)`
+    for one epoch and `start()` for the state before epoch 1; `_inputs` names the metrics
+    it reads (the first one's length is the number of epochs).
+    """
 
     _PARAMS: ClassVar[tuple[Param, ...]] = ()
     _TRACE: ClassVar[str] = ""  # name of the traced quantity; "" means the monitored metric
 
-    def _scan(self, history: HistoryLike) -> Scan:
+    def _inputs(self) -> tuple[str, ...]:
+        # No class-level default `monitor`: AnyOf must not seem to watch val_loss.
+        if not hasattr(self, "monitor"):
+            raise NotImplementedError(f"{type(self).__name__} must name the metrics it reads")
+        return (self.monitor,)
+
+    def start(self) -> Any:
+        """The state before epoch 1 (plain immutable data; None for rules that need none)."""
+        return None
+
+    def _look(self, state: Any, history: HistoryLike, epoch: int) -> Look:
         raise NotImplementedError
 
+    def step(self, state: Any, history: HistoryLike, epoch: int) -> tuple[Any, Stop | None]:
+        """Look at 1-based `epoch` of `history`, given the `state` after the epoch before.
+
+        Returns the new state and a `Stop` if the rule fires at this epoch (else None). Only
+        epochs up to `epoch` are read, and nothing is changed: fit calls it once per epoch,
+        carrying the state, and gets the answer `rule(history)` gives on the record.
+
+        >>> rule, h = Patience(1), {"val_loss": [1.0, 2.0]}
+        >>> state, stop = rule.step(rule.start(), h, 1)
+        >>> state, stop = rule.step(state, h, 2)
+        >>> stop.epoch, state
+        (2, (1.0, 1, 1))
+        """
+        state, _, why = self._look(state, history, epoch)
+        return state, None if why is None else Stop(epoch, why, type(self).__name__)
+
+    def _replay(self, history: HistoryLike):
+        """Yield (epoch, quantity, reason or None) for every epoch of `history`."""
+        inputs = [_column(history, metric) for metric in self._inputs()]  # fail on a missing one
+        state = self.start()
+        for epoch in range(1, len(inputs[0]) + 1):
+            state, quantity, why = self._look(state, history, epoch)
+            yield epoch, quantity, why
+
     def __call__(self, history: HistoryLike) -> Stop | None:
-        # The scan only looks backwards, so the first firing epoch is the same on any prefix.
-        for epoch, (_, reason) in enumerate(self._scan(history), start=1):
-            if reason is not None:
-                return Stop(epoch, reason, type(self).__name__)
+        for epoch, _, why in self._replay(history):
+            if why is not None:
+                return Stop(epoch, why, type(self).__name__)
         return None
 
     def trace(self, history: HistoryLike) -> dict[str, list[float]]:
         """The per-epoch quantity the rule looks at (NaN where it looks at nothing), to plot."""
-        return {self._TRACE or self.monitor: [q for q, _ in self._scan(history)]}
+        return {self._TRACE or self.monitor: [q for _, q, _ in self._replay(history)]}
 
     def __or__(self, other: Rule) -> AnyOf:
         if not isinstance(other, Rule):
@@ -161,22 +212,31 @@ def _flat(rule: Rule) -> tuple[Rule, ...]:
     return rule.rules if isinstance(rule, AnyOf) else (rule,)
 
 
+def _set_mode(rule: Rule) -> None:
+    # `mode` keeps what the caller passed ("auto" by default, shown in the repr);
+    # `_mode` is the resolved "min" or "max" that the steps compare with.
+    object.__setattr__(rule, "_mode", resolve_mode(rule.monitor, rule.mode))
+
+
 @dataclass(frozen=True)
 class Patience(Rule):
     """Stop after `patience` epochs without an improvement of more than `min_delta`.
 
     Keras/Lightning semantics: the first considered epoch sets the best; the wait counter
     resets on an improvement and otherwise grows; NaN never improves. The first
-    `start_from_epoch` epochs are ignored. Trace: the wait counter.
+    `start_from_epoch` epochs are ignored. `mode` "auto" means higher is better for
+    accuracies, lower for everything else. Trace: the wait counter.
 
     >>> Patience(2)({"val_loss": [1.0, 0.9, 0.95, 0.97, 0.5]})
     Stop(epoch=4, rule='Patience', reason='val_loss did not improve by more than 0 for 2 epochs; best 0.9 at epoch 2')
+    >>> Patience(1, monitor="val_acc")({"val_acc": [0.5, 0.7, 0.6]}).reason
+    'val_acc did not improve by more than 0 for 1 epoch; best 0.7 at epoch 2'
     """  # noqa: E501
 
     patience: int
     min_delta: float = 0.0
     monitor: str = "val_loss"
-    mode: str = "min"
+    mode: str = "auto"
     start_from_epoch: int = 0
     _PARAMS: ClassVar = (
         Param("patience", "int", 1, 50, 1, 5, "epochs without improvement before stopping"),
@@ -188,26 +248,28 @@ class Patience(Rule):
     def __post_init__(self):
         _check_int("patience", self.patience, 1)
         _check_number("min_delta", self.min_delta, 0)
-        _check_mode(self.mode)
+        _set_mode(self)
         _check_int("start_from_epoch", self.start_from_epoch, 0)
 
-    def _scan(self, history: HistoryLike) -> Scan:
-        best, best_epoch, wait = math.nan, 0, 0
-        for epoch, value in enumerate(_series(history, self.monitor), start=1):
-            if epoch <= self.start_from_epoch:
-                yield math.nan, None  # warm-up: not looked at
-                continue
-            first = best_epoch == 0 and not math.isnan(value)
-            if first or _beats(value, best, self.mode, self.min_delta):
-                best, best_epoch, wait = value, epoch, 0
-            else:
-                wait += 1
-            if wait < self.patience:
-                yield wait, None
-                continue
-            seen = f"best {_fmt(best)} at epoch {best_epoch}" if best_epoch else "no number yet"
-            change = f"by more than {_fmt(self.min_delta)} for {_epochs(wait)}"
-            yield wait, f"{self.monitor} did not improve {change}; {seen}"
+    def start(self) -> tuple[float, int, int]:
+        return math.nan, 0, 0  # best value, its epoch (0: none yet), epochs without improving
+
+    def _look(self, state, history, epoch) -> Look:
+        if epoch <= self.start_from_epoch:
+            return state, math.nan, None  # warm-up: not looked at
+        value = _at(history, self.monitor, epoch)
+        best, best_epoch, wait = state
+        first = best_epoch == 0 and not math.isnan(value)
+        if first or _beats(value, best, self._mode, self.min_delta):
+            best, best_epoch, wait = value, epoch, 0
+        else:
+            wait += 1
+        state = best, best_epoch, wait
+        if wait < self.patience:
+            return state, wait, None
+        seen = f"best {_fmt(best)} at epoch {best_epoch}" if best_epoch else "no number yet"
+        change = f"by more than {_fmt(self.min_delta)} for {_epochs(wait)}"
+        return state, wait, f"{self.monitor} did not improve {change}; {seen}"
 
 
 @dataclass(frozen=True)
@@ -216,11 +278,11 @@ class _Bound(Rule):
 
     threshold: float
     monitor: str = "val_loss"
-    mode: str = "min"
+    mode: str = "auto"
 
     def __post_init__(self):
         _check_number("threshold", self.threshold)
-        _check_mode(self.mode)
+        _set_mode(self)
 
     def params_for(self, history: HistoryLike) -> dict[str, Param]:
         """Like `params()`, with the threshold ranging over the metric's finite values."""
@@ -249,13 +311,13 @@ class Threshold(_Bound):
 
     _PARAMS: ClassVar = (Param("threshold", "float", 0.0, 2.0, 0.01, 0.5, "good-enough value"),)
 
-    def _scan(self, history: HistoryLike) -> Scan:
-        side = "below" if self.mode == "min" else "above"
-        for value in _series(history, self.monitor):
-            why = (
-                f"{self.monitor} reached {_fmt(value)}, {side} the threshold {_fmt(self.threshold)}"
-            )
-            yield value, why if _beats(value, self.threshold, self.mode) else None
+    def _look(self, state, history, epoch) -> Look:
+        value = _at(history, self.monitor, epoch)
+        if not _beats(value, self.threshold, self._mode):
+            return state, value, None
+        side = "below" if self._mode == "min" else "above"
+        why = f"{self.monitor} reached {_fmt(value)}, {side} the threshold {_fmt(self.threshold)}"
+        return state, value, why
 
 
 @dataclass(frozen=True)
@@ -268,13 +330,14 @@ class Divergence(_Bound):
 
     _PARAMS: ClassVar = (Param("threshold", "float", 0.0, 2.0, 0.01, 2.0, "hopeless value"),)
 
-    def _scan(self, history: HistoryLike) -> Scan:
-        side = "above" if self.mode == "min" else "below"
-        for value in _series(history, self.monitor):
-            # "worse" is "better" with the roles swapped; NaN is worse than anything.
-            worse = _beats(self.threshold, value, self.mode) or math.isnan(value)
-            why = f"{self.monitor} was {_fmt(value)}, {side} the divergence threshold"
-            yield value, f"{why} {_fmt(self.threshold)}" if worse else None
+    def _look(self, state, history, epoch) -> Look:
+        value = _at(history, self.monitor, epoch)
+        # "worse" is "better" with the roles swapped; NaN is worse than anything.
+        if not (_beats(self.threshold, value, self._mode) or math.isnan(value)):
+            return state, value, None
+        side = "above" if self._mode == "min" else "below"
+        why = f"{self.monitor} was {_fmt(value)}, {side} the divergence threshold"
+        return state, value, f"{why} {_fmt(self.threshold)}"
 
 
 @dataclass(frozen=True)
@@ -283,15 +346,16 @@ class NonFinite(Rule):
 
     >>> NonFinite()({"val_loss": [0.7, float("nan")]})
     Stop(epoch=2, rule='NonFinite', reason='val_loss became nan: training diverged (try a lower learning rate)')
-    """
+    """  # noqa: E501
 
     monitor: str = "val_loss"
 
-    def _scan(self, history: HistoryLike) -> Scan:
-        for value in _series(history, self.monitor):
-            finite = math.isfinite(value)
-            why = f"{self.monitor} became {_fmt(value)}: training diverged"
-            yield value, None if finite else f"{why} (try a lower learning rate)"
+    def _look(self, state, history, epoch) -> Look:
+        value = _at(history, self.monitor, epoch)
+        if math.isfinite(value):
+            return state, value, None
+        why = f"{self.monitor} became {_fmt(value)}: training diverged"
+        return state, value, f"{why} (try a lower learning rate)"
 
 
 @dataclass(frozen=True)
@@ -312,123 +376,19 @@ class RelativeChange(Rule):
     def __post_init__(self):
         _check_number("tol", self.tol, 0, strict=True)
 
-    def _scan(self, history: HistoryLike) -> Scan:
-        values = _series(history, self.monitor)
-        if values:
-            yield math.nan, None  # epoch 1 has nothing to compare with
-        for prev, value in zip(values, values[1:], strict=False):
-            change = _div(abs(value - prev), abs(prev))
-            why = f"{self.monitor} changed by {_fmt(change)} relative"
-            why += f" ({_fmt(prev)} to {_fmt(value)}), less than tol {_fmt(self.tol)}"
-            yield change, why if change < self.tol else None
-
-
-def _generalization_loss(values: list[float]) -> Iterator[tuple[float, float, int]]:
-    """Yield (GL(t), E_opt(t), epoch of E_opt) per epoch, GL(t) = 100 (E(t) / E_opt(t) - 1)."""
-    best, best_epoch = math.inf, 0
-    for epoch, value in enumerate(values, start=1):
-        if value < best:
-            best, best_epoch = value, epoch
-        yield 100 * _div(value - best, best), best, best_epoch
-
-
-@dataclass(frozen=True)
-class GeneralizationLoss(Rule):
-    """Prechelt's GL_alpha: stop when the loss is more than `alpha` percent above its best.
-
-    >>> GeneralizationLoss(5.0)({"val_loss": [1.0, 0.5, 0.52, 0.6]})
-    Stop(epoch=4, rule='GeneralizationLoss', reason='val_loss 0.6 is 20% above its best 0.5 (epoch 2): GL 20 > alpha 5')
-    """  # noqa: E501
-
-    alpha: float
-    monitor: str = "val_loss"
-    _PARAMS: ClassVar = (Param("alpha", "float", 0.0, 20.0, 0.1, 5.0, "allowed % above the best"),)
-    _TRACE: ClassVar = "GL"
-
-    def __post_init__(self):
-        _check_number("alpha", self.alpha, 0)
-
-    def _scan(self, history: HistoryLike) -> Scan:
-        values = _series(history, self.monitor)
-        for value, (gl, best, at) in zip(values, _generalization_loss(values), strict=True):
-            why = f"{self.monitor} {_fmt(value)} is {_fmt(gl)}% above its best {_fmt(best)}"
-            why += f" (epoch {at}): GL {_fmt(gl)} > alpha {_fmt(self.alpha)}"
-            yield gl, why if gl > self.alpha else None
-
-
-@dataclass(frozen=True)
-class ProgressQuotient(Rule):
-    """Prechelt's PQ_alpha: at strip ends, stop when GL(t) / P_k(t) > `alpha`.
-
-    P_k(t) = 1000 (mean / min of the strip's k training losses - 1) is the training progress,
-    so overfitting weighs more once training has stalled. Trace: the quotient at strip ends.
-
-    >>> h = {"val_loss": [1.0, 0.5, 0.6, 0.7], "train_loss": [1.0, 0.9, 0.85, 0.84]}
-    >>> ProgressQuotient(1.0, strip=2)(h).epoch
-    4
-    """
-
-    alpha: float
-    strip: int = 5
-    monitor: str = "val_loss"
-    train: str = "train_loss"
-    _PARAMS: ClassVar = (
-        Param("alpha", "float", 0.0, 5.0, 0.05, 0.5, "allowed GL per unit of progress"),
-        Param("strip", "int", 2, 20, 1, 5, "epochs per strip"),
-    )
-    _TRACE: ClassVar = "PQ"
-
-    def __post_init__(self):
-        _check_number("alpha", self.alpha, 0)
-        _check_int("strip", self.strip, 1)
-
-    def _scan(self, history: HistoryLike) -> Scan:
-        values, train, k = _series(history, self.monitor), _series(history, self.train), self.strip
-        for epoch, (gl, _, _) in enumerate(_generalization_loss(values), start=1):
-            if epoch % k or epoch > len(train):
-                yield math.nan, None  # only strip ends are looked at
-                continue
-            strip = train[epoch - k : epoch]
-            progress = 1000 * _div(sum(strip) / k - min(strip), min(strip))
-            quotient = gl / progress if progress > 0 else math.nan
-            why = f"GL {_fmt(gl)} / training progress P{k} {_fmt(progress)} = {_fmt(quotient)}"
-            yield quotient, f"{why} > alpha {_fmt(self.alpha)}" if quotient > self.alpha else None
-
-
-@dataclass(frozen=True)
-class UpStrips(Rule):
-    """Prechelt's UP_s: stop when the loss at a strip end rose `strips` strip ends in a row.
-
-    Strip ends are epochs k, 2k, ... (k = `strip`); each is compared with the previous one.
-    Trace: the count of rises in a row at strip ends.
-
-    >>> UpStrips(2, strip=1)({"val_loss": [0.5, 0.4, 0.45, 0.5]})
-    Stop(epoch=4, rule='UpStrips', reason='val_loss rose at 2 strip ends in a row (strips of 1 epoch): 0.4 -> 0.45 -> 0.5')
-    """  # noqa: E501
-
-    strips: int
-    strip: int = 5
-    monitor: str = "val_loss"
-    _PARAMS: ClassVar = (
-        Param("strips", "int", 1, 8, 1, 3, "rises in a row before stopping"),
-        Param("strip", "int", 2, 20, 1, 5, "epochs per strip"),
-    )
-    _TRACE: ClassVar = "ups"
-
-    def __post_init__(self):
-        _check_int("strips", self.strips, 1)
-        _check_int("strip", self.strip, 1)
-
-    def _scan(self, history: HistoryLike) -> Scan:
-        values, k, ups = _series(history, self.monitor), self.strip, 0
-        for epoch, value in enumerate(values, start=1):
-            if epoch % k:
-                yield math.nan, None  # only strip ends are looked at
-                continue
-            ups = ups + 1 if epoch > k and value > values[epoch - k - 1] else 0
-            ends = " -> ".join(map(_fmt, values[epoch - 1 - ups * k : epoch : k]))
-            why = f"{self.monitor} rose at {ups} strip ends in a row (strips of {_epochs(k)})"
-            yield ups, f"{why}: {ends}" if ups >= self.strips else None
+    def _look(self, state, history, epoch) -> Look:
+        if epoch == 1:
+            return state, math.nan, None  # nothing to compare with
+        prev, value = _at(history, self.monitor, epoch - 1), _at(history, self.monitor, epoch)
+        change = _div(abs(value - prev), abs(prev))
+        if not change < self.tol:
+            return state, change, None
+        why = f"{self.monitor} changed by {_fmt(change)} relative"
+        return (
+            state,
+            change,
+            f"{why} ({_fmt(prev)} to {_fmt(value)}), less than tol {_fmt(self.tol)}",
+        )
 
 
 @dataclass(frozen=True, init=False)
@@ -449,6 +409,18 @@ class AnyOf(Rule):
                 raise ValueError(f"rules must be stop rules; argument {i} is {rule!r}")
         object.__setattr__(self, "rules", tuple(rules))
 
+    def start(self) -> tuple:
+        return tuple(rule.start() for rule in self.rules)
+
+    def step(self, state: tuple, history: HistoryLike, epoch: int) -> tuple[tuple, Stop | None]:
+        """Step every rule (each keeps its own state); the first listed that fires wins."""
+        states, first = [], None
+        for rule, own in zip(self.rules, state, strict=True):
+            own, stop = rule.step(own, history, epoch)
+            states.append(own)
+            first = first or stop
+        return tuple(states), first
+
     def __call__(self, history: HistoryLike) -> Stop | None:
         stops = [stop for stop in (rule(history) for rule in self.rules) if stop is not None]
         return min(stops, key=lambda stop: stop.epoch, default=None)  # min keeps the first tie
@@ -465,16 +437,19 @@ class AnyOf(Rule):
 
 
 def best_epoch(
-    history: HistoryLike, monitor: str = "val_loss", mode: str = "min", start_from_epoch: int = 0
+    history: HistoryLike, monitor: str = "val_loss", mode: str = "auto", start_from_epoch: int = 0
 ) -> int | None:
     """The 1-based epoch of the best finite value (the first on ties), or None if none.
 
-    The first `start_from_epoch` epochs are ignored, as in `Patience`.
+    `mode` "auto" means higher is better for accuracies, lower for everything else. The
+    first `start_from_epoch` epochs are ignored, as in `Patience`.
 
     >>> best_epoch({"val_loss": [0.9, 0.4, float("nan"), 0.4]})
     2
+    >>> best_epoch({"val_acc": [0.5, 0.8, 0.7]}, "val_acc")
+    2
     """
-    _check_mode(mode)
+    mode = resolve_mode(monitor, mode)
     _check_int("start_from_epoch", start_from_epoch, 0)
     best, found = math.nan, None
     for epoch, value in enumerate(_series(history, monitor), start=1):
@@ -483,6 +458,9 @@ def best_epoch(
             best, found = value, epoch
     return found
 
+
+# Prechelt's rules build on the base above, so they are imported once it exists.
+from workbench.prechelt import GeneralizationLoss, ProgressQuotient, UpStrips  # noqa: E402
 
 RULES: dict[str, type[Rule]] = {
     cls.__name__: cls
