@@ -117,9 +117,10 @@ def test_a_killed_holder_leaves_the_folder_free(data_file, tmp_path):
         holder.stdin.flush()
         lines = (line.strip() for line in holder.stdout)
         assert "epoch 2" in lines, "the holder did not train"  # epoch 1 is saved by then
+        data = torch.load(data_file / "data.pt", weights_only=True)
         with pytest.raises(ck.CheckpointError, match=f"in use by another run .pid {holder.pid}"):
-            wb.fit(MLP((64, 16, 10)), [(torch.zeros(4, 64), torch.zeros(4).long())] * 2,
-                   epochs=1, checkpoint=tmp_path, resume="last", device="cpu")  # fmt: skip
+            wb.fit(MLP((64, 16, 10)), data, epochs=1, checkpoint=tmp_path, resume="last",
+                   device="cpu")  # fmt: skip
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
     finally:
@@ -127,7 +128,6 @@ def test_a_killed_holder_leaves_the_folder_free(data_file, tmp_path):
     lock = FolderLock(tmp_path)  # the OS dropped the dead process's lock
     lock.release()
     # ... and a resume continues the killed run in the same folder.
-    data = torch.load(data_file / "data.pt", weights_only=True)
     h = wb.fit(MLP((64, 16, 10)), data, epochs=ck.load(ck.latest(tmp_path))["epoch"] + 1,
                lr=1e-2, seed=0, device="cpu", checkpoint=tmp_path, resume="last")  # fmt: skip
     assert h.epochs >= 2, "the resumed run goes on after the killed one's last checkpoint"
