@@ -17,6 +17,7 @@ from workbench.explore import explore, summary
 from workbench.fit import evaluate, fit, pick_device
 from workbench.history import History
 from workbench.live import LiveCurve
+from workbench.playground import Playground, playground
 
 __version__ = "0.1.0"
 
@@ -60,12 +61,14 @@ def versions() -> dict:
 __all__ = [
     "History",
     "LiveCurve",
+    "Playground",
     "data",
     "evaluate",
     "explore",
     "fit",
     "models",
     "pick_device",
+    "playground",
     "plots",
     "stopping",
     "summary",
