@@ -172,6 +172,11 @@ class Playground:
         with self._lock:
             return self.run.boundary(resolution)
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from workbench.playview import bundle
+
+        return bundle(self)
+
     def __repr__(self) -> str:
         s = self.settings
         net = f"hidden=[{s['hidden']}] {s['activation']}" + (" + BN" if s["batch_norm"] else "")
