@@ -51,7 +51,7 @@ class Playground:
         self._lock = threading.RLock()  # held while an epoch trains or the model is read
         self._halt = threading.Event()
         self._thread, self._pending, self._listeners = None, [], []
-        self.error, self.closed = None, False
+        self.error, self.closed, self._view = None, False, None
         self.run = Run(checked, seed, self.device)
         if events or epochs:
             self.run.replay(list(events), epochs)
@@ -158,6 +158,8 @@ class Playground:
         self.closed = True
         self.pause()
         self._listeners.clear()
+        if self._view is not None:
+            self._view.close()
 
     def listen(self, callback) -> None:
         """Call ``callback(pg, what)`` after epochs and changes (what: "epoch", "pause", ...).
@@ -176,6 +178,24 @@ class Playground:
         from workbench.playview import bundle
 
         return bundle(self)
+
+    def _ipython_display_(self):
+        """In a notebook: the live view with its controls, and a picture for saved files."""
+        from workbench.playview import PlaygroundView, in_kernel
+
+        if not in_kernel():
+            from IPython.display import display
+
+            display(self._repr_mimebundle_(), raw=True)
+            return
+        if self._view is None:
+            self._view = PlaygroundView(self)
+        self._view.show()
+
+    @property
+    def view(self):
+        """The live view once the playground has been displayed, else None."""
+        return self._view
 
     def __repr__(self) -> str:
         s = self.settings

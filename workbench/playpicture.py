@@ -113,7 +113,7 @@ def picture(pg, *, resolution: int = 60, figsize=(8.5, 3.4), dpi: int = 80):
     with pg._lock:  # a consistent state while a worker may be training
         probabilities = pg.boundary(resolution)
         history, split, run = pg.history, pg.split, pg.run
-        trace = _trace(run)
+        trace = run.trace()
         h = {k: list(v) for k, v in history.items()}
         stop, events = history.stop, list(history.events)
     fig, (ax_map, ax_loss) = agg_figure(figsize, dpi, 2, layout=None)
@@ -140,16 +140,6 @@ class _Events(dict):
     def __init__(self, metrics, events):
         super().__init__(metrics)
         self.events = events
-
-
-def _trace(run) -> dict | None:
-    stop = run.settings["stop"]
-    if stop is None or not run.epoch:
-        return None
-    try:
-        return stop.trace(run.watched())
-    except KeyError:
-        return None
 
 
 def _wrap(text: str, width: int = 110) -> str:

@@ -172,6 +172,13 @@ class Run:
         """The history the rule sees: the epochs since the last continue after a stop."""
         return {k: v[self.segment :] for k, v in self.history.items()}
 
+    def trace(self) -> dict | None:
+        """The stop rule's trace over the watched epochs (e.g. ``{"wait": [...]}``), or None."""
+        stop = self.settings["stop"]
+        if stop is None or not self.epoch:
+            return None
+        return stop.trace(self.watched())
+
     def _check_stop(self) -> Stop | None:
         fired = self.rule()(self.watched())
         if fired is not None:

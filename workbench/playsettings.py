@@ -152,6 +152,9 @@ def describe(epoch: int, key: str, old, new) -> str:
 
 
 def _show(value) -> str:
+    if isinstance(value, Rule) and type(value).params():  # the slider parameters only
+        names = [k for k in type(value).params() if hasattr(value, k)]
+        return f"{type(value).__name__}({', '.join(f'{k}={getattr(value, k):g}' for k in names)})"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, tuple):
