@@ -136,27 +136,29 @@ class Run:
         size = min(s["batch_size"], n)
         perm = torch.randperm(n, generator=self.gen).to(self.device)
         model.train()
-        losses, correct, seen = [], [], 0
+        # per batch only the step itself; losses and outputs are reduced once per epoch
+        losses, outputs, used = [], [], []
         for i in range(0, n, size):
             idx = perm[i : i + size]
             if len(idx) < 2 and s["batch_norm"]:
                 continue  # batch norm cannot normalize a single point: drop that remainder
-            xb, yb = X[idx], y[idx]
-            out = model(xb)
-            loss = F.cross_entropy(out, yb)
+            out = model(X[idx])
+            loss = F.cross_entropy(out, y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(loss.detach() * len(idx))
-            correct.append((out.detach().argmax(1) == yb).sum())
-            seen += len(idx)
+            losses.append(loss.detach())
+            outputs.append(out.detach())
+            used.append(idx)
         model.eval()
         with torch.no_grad():
             out = model(X_val)
             val_loss = F.cross_entropy(out, y_val)
             val_acc = (out.argmax(1) == y_val).float().mean()
-        train = torch.stack(losses).sum() / seen
-        right = torch.stack(correct).sum() / seen
+        seen = torch.cat(used)  # every point but a dropped remainder of one
+        sizes = torch.tensor([len(idx) for idx in used], dtype=torch.float32, device=self.device)
+        train = (torch.stack(losses) * sizes).sum() / len(seen)
+        right = (torch.cat(outputs).argmax(1) == y[seen]).sum() / len(seen)
         values = torch.stack([train, val_loss, right.float(), val_acc]).tolist()  # one sync
         self.history.append(
             epoch=self.epoch + 1, train_loss=values[0], val_loss=values[1],
