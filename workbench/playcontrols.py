@@ -34,7 +34,7 @@ class Controls:
     def __init__(self, pg, view):
         import ipywidgets as W
 
-        self.pg, self.view, self._syncing = pg, view, False
+        self.pg, self.view, self._syncing, self.events_shown = pg, view, False, 0
         self.message = W.HTML()
         self.play, self.pause = (
             W.Button(description="Play", icon="play"),

@@ -86,6 +86,8 @@ class PlaygroundView:
         if what == "epoch":
             if self.chart.due():
                 self._push()
+            if len(pg.history.events) != self.controls.events_shown:  # a change took effect
+                self.controls.show_events()
             return
         self._push()
         self.controls.sync()
