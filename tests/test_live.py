@@ -1,21 +1,13 @@
 import math
 
-import matplotlib
 import pytest
+from test_chart import FakeClock, Page
 
 from workbench import History
 from workbench.live import LiveCurve
-from workbench.stopping import Stop
+from workbench.stopping import Patience, Stop
 
-matplotlib.use("Agg")
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
+REASON = "val_loss did not improve by more than 0 for 5 epochs; best 0.5 at epoch 10"
 
 
 def record(h, epoch):
@@ -27,16 +19,18 @@ def record(h, epoch):
     )
 
 
-def run(live, epochs=30, seconds_per_epoch=0.1, stop_at=None, label=None):
+def run(live, epochs=30, seconds_per_epoch=0.1, stop_at=None, label=None, history=None, rule=None,
+        reason=REASON):  # fmt: skip
     """Drive the callback protocol the way workbench.fit does."""
-    h = History()
-    live.on_fit_start(h, {"epochs": epochs, "monitor": "val_loss", "mode": "min", "label": label})
-    for epoch in range(1, epochs + 1):
-        if live.clock is not None and isinstance(live.clock, FakeClock):
+    h = history if history is not None else History()
+    info = {"epochs": epochs, "monitor": "val_loss", "mode": "min", "label": label, "stop": rule}
+    live.on_fit_start(h, info)
+    for epoch in range(len(h.get("epoch") or []) + 1, epochs + 1):
+        if isinstance(live.clock, FakeClock):
             live.clock.now += seconds_per_epoch
         record(h, epoch)
         if epoch == stop_at:
-            h.stop = Stop(epoch, "patience ran out", "Patience")
+            h.stop = Stop(epoch, reason, "Patience")
         live.on_epoch_end(h)
         if h.stop is not None:
             break
@@ -44,13 +38,33 @@ def run(live, epochs=30, seconds_per_epoch=0.1, stop_at=None, label=None):
     return h
 
 
-def test_outside_ipython_it_draws_nothing_and_prints_a_summary(capsys):
+def page_of(live) -> Page:
+    """A fake page fed with everything the curve sends (as static/chart.js would be)."""
+    page = Page()
+
+    def receive(msg):
+        if "state" in msg:
+            page.state = msg["state"]
+        else:
+            page.send(msg)
+
+    live.output = receive
+    return page
+
+
+def test_outside_jupyter_it_draws_nothing_and_prints_a_summary(capsys):
     live = LiveCurve(progress=False)
     h = run(live, stop_at=15)
-    assert live.draws_ == 0 and live.figure_ is None
+    assert live.draws_ == 0 and live.figure_ is None, "no drawing where nobody can see it"
     out = capsys.readouterr().out
-    assert "stopped after epoch 15: patience ran out" in out
+    assert f"stopped early at epoch 15: {REASON}" in out
     assert len(h["epoch"]) == 15
+
+
+def test_a_terminal_progress_bar_ends_full_after_an_early_stop(capsys):
+    run(LiveCurve(output="auto"), epochs=40, stop_at=12)
+    err = capsys.readouterr().err
+    assert "12/12" in err, f"an early stop is the end of the run, not 30% of it: {err[-200:]}"
 
 
 def test_output_none_is_silent(capsys):
@@ -60,89 +74,161 @@ def test_output_none_is_silent(capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_throttle_limits_redraws_and_always_draws_the_end():
-    images = []
-    live = LiveCurve(progress=False, output=images.append, every=1.0, clock=FakeClock())
+def test_updates_are_throttled_and_the_page_ends_with_every_epoch():
+    live = LiveCurve(every=0.25, clock=FakeClock())
+    page = page_of(live)
     run(live, epochs=30, seconds_per_epoch=0.1)
-    # 3 simulated seconds with one draw a second at most, plus the final one
-    assert 2 <= live.draws_ <= 4
-    assert len(images) == live.draws_
-    assert all(png.startswith(b"\x89PNG") for png in images)
-    val = live.figure_.axes[0].get_lines()[1]
-    assert list(val.get_xdata()) == list(range(1, 31))  # the final draw shows every epoch
+    # 3 simulated seconds, one update every 0.25 s at most, plus the first and the last
+    assert 8 <= live.draws_ <= 15, f"{live.draws_} updates in 3 s with every=0.25"
+    assert page.state["data"]["r0.val_loss"]["x"] == list(range(1, 31)), "every epoch arrives"
+    assert page.state == live.chart_.state(), "the page shows exactly what the kernel holds"
 
 
-def test_the_stop_epoch_is_always_drawn_with_its_reason():
-    images = []
-    live = LiveCurve(progress=False, output=images.append, every=100.0, clock=FakeClock())
+def test_slow_epochs_are_each_sent():
+    live = LiveCurve(every=0.05, clock=FakeClock())
+    page_of(live)
+    run(live, epochs=20, seconds_per_epoch=0.3)
+    assert live.draws_ >= 20, f"{live.draws_} updates for 20 slow epochs: each should be sent"
+
+
+def test_an_early_stop_ends_neutral_with_its_reason_and_marks():
+    live = LiveCurve(every=100.0, clock=FakeClock())
+    page = page_of(live)
     run(live, epochs=50, stop_at=17)
-    assert live.draws_ == 1  # only the stop: the end adds nothing new
-    loss_ax = live.figure_.axes[0]
-    assert "stopped after epoch 17: patience ran out" in live.title_
-    stop_lines = [ln for ln in loss_ax.get_lines() if list(ln.get_xdata()) == [17, 17]]
-    assert stop_lines and stop_lines[0].get_visible()
-    best = [ln for ln in loss_ax.get_lines() if ln.get_label() == "best"][0]
-    assert list(best.get_xdata()) == [10]
+    status = page.state["status"]
+    assert status["text"] == f"stopped early at epoch 17: {REASON}"
+    assert status["state"] == "stopped", "an early stop is a success, not an error"
+    assert status["progress"] == 1.0, "the bar ends full, not at 17/50"
+    data = page.state["data"]
+    assert data["r0.stop"]["x"] == 17, "the stop mark is at the stop epoch"
+    assert data["r0.best"]["x"] == [10], "the best mark is at the best epoch"
+    assert status["text"].count("0.5") <= 1, "the best value is said once"
 
 
-def test_no_figure_work_on_throttled_epochs(monkeypatch):
-    live = LiveCurve(progress=False, output=lambda png: None, every=100.0, clock=FakeClock())
-    calls = []
-    monkeypatch.setattr(live, "redraw", lambda: calls.append(1))
+def test_a_resumed_run_counts_from_the_resumed_epoch():
+    live = LiveCurve(every=0.0, clock=FakeClock())
+    page = page_of(live)
     h = History()
-    live.on_fit_start(h, {"epochs": 10})
-    for epoch in range(1, 11):
+    for epoch in range(1, 9):
         record(h, epoch)
-        live.on_epoch_end(h)
-    assert calls == []
+    statuses = []
+    live.output = (lambda inner: lambda m: (statuses.append(m.get("status")), inner(m)))(
+        live.output
+    )
+    run(live, epochs=30, history=h)
+    first = next(s for s in statuses if s)
+    assert first["text"].startswith("epoch 8/30"), f"the bar should start at 8/30: {first}"
+    assert first["progress"] == pytest.approx(8 / 30)
+    assert page.state["data"]["r0.val_loss"]["x"][:3] == [1, 2, 3], "the earlier epochs show"
 
 
-def test_accuracy_gets_a_second_axes():
-    live = LiveCurve(progress=False, output=lambda png: None, clock=FakeClock())
-    run(live, epochs=5)
-    assert len(live.figure_.axes) == 2
-    assert live.figure_.axes[1].get_ylabel() == "accuracy"
+def test_an_interrupted_run_says_so():
+    live = LiveCurve(clock=FakeClock())
+    page = page_of(live)
+    run(live, epochs=50, stop_at=7, reason="interrupted at epoch 7")
+    assert page.state["status"]["state"] == "interrupted"
+    assert page.state["status"]["text"] == "interrupted at epoch 7"
 
 
-def test_a_shared_live_curve_overlays_labelled_runs():
-    live = LiveCurve(progress=False, output=lambda png: None, clock=FakeClock())
-    run(live, epochs=10, label="no BN")
-    run(live, epochs=12, stop_at=8, label="BN")
-    labels = [t.get_text() for t in live.figure_.axes[0].get_legend().get_texts()]
-    assert labels == ["no BN", "BN (stop @ 8)"]
-    colors = {ln.get_color() for ln in live.figure_.axes[0].get_lines() if ln.get_label() in labels}
-    assert len(colors) == 2
-
-
-def test_unnamed_runs_are_numbered():
-    live = LiveCurve(progress=False, output=lambda png: None, clock=FakeClock())
-    run(live, epochs=3)
-    run(live, epochs=3)
-    labels = [t.get_text() for t in live.figure_.axes[0].get_legend().get_texts()]
-    assert labels == ["run 1", "run 2"]
-
-
-def test_nan_losses_do_not_break_the_drawing():
-    live = LiveCurve(progress=False, output=lambda png: None, clock=FakeClock())
+def test_a_diverged_run_is_an_error_not_a_success():
+    live = LiveCurve(clock=FakeClock())
+    page = page_of(live)
     h = History()
     live.on_fit_start(h, {"epochs": 3})
     h.append(epoch=1, train_loss=1.0, val_loss=1.0)
     h.append(epoch=2, train_loss=math.nan, val_loss=math.inf)
-    h.stop = Stop(2, "val_loss became inf", "NonFinite")
+    h.stop = Stop(2, "val_loss became inf: lower the learning rate", "NonFinite")
     live.on_epoch_end(h)
     live.on_fit_end(h)
-    assert live.draws_ == 1
+    assert page.state["status"]["state"] == "error"
+    assert page.state["data"]["r0.val_loss"]["y"] == [1.0, None], "inf is a gap, not a crash"
 
 
-def test_progress_bar_shows_latest_metrics(capsys):
-    live = LiveCurve(output=None)
-    run(live, epochs=4)
-    err = capsys.readouterr().err
-    assert "4/4" in err and "val=" in err
+def test_a_run_that_runs_all_epochs_is_done():
+    live = LiveCurve(clock=FakeClock())
+    page = page_of(live)
+    run(live, epochs=12)
+    assert page.state["status"]["state"] == "done"
+    assert page.state["status"]["text"].startswith("ran all 12 epochs")
+
+
+def test_accuracy_gets_a_second_panel_beside_the_loss():
+    live = LiveCurve(clock=FakeClock())
+    page = page_of(live)
+    run(live, epochs=5)
+    assert page.state["spec"]["rows"][0] == ["loss", "acc"]
+    assert page.state["data"]["r0.val_acc"]["x"] == [1, 2, 3, 4, 5]
+
+
+def test_the_stop_rules_trace_is_shown_under_the_curve():
+    live = LiveCurve(clock=FakeClock())
+    page = page_of(live)
+    rule = Patience(5)
+    h = run(live, epochs=40, rule=rule, stop_at=15)
+    assert page.state["spec"]["rows"][-1] == ["trace"], "the trace is a row of its own, below"
+    assert page.state["data"]["r0.trace.wait"]["y"] == rule.trace(h)["wait"]
+    assert page.state["data"]["r0.trace.wait.limit"]["x"] == 5, "the patience line is drawn"
+
+
+def test_no_trace_panel_when_asked_not_to():
+    live = LiveCurve(clock=FakeClock(), trace=False)
+    page = page_of(live)
+    run(live, epochs=10, rule=Patience(5))
+    assert "trace" not in page.state["spec"]["panels"]
+
+
+def test_a_shared_live_curve_overlays_labelled_runs():
+    live = LiveCurve(clock=FakeClock())
+    page = page_of(live)
+    run(live, epochs=10, label="no BN")
+    run(live, epochs=12, stop_at=8, label="BN")
+    layers = page.state["spec"]["layers"]
+    labels = [v["label"] for k, v in layers.items() if v["panel"] == "loss" and v.get("label")]
+    assert labels == ["no BN", "BN (stop @ 8)"]
+    assert layers["r0.val_loss"]["color"] != layers["r1.val_loss"]["color"]
+    assert page.state["status"]["text"].startswith("BN: stopped early at epoch 8")
+
+
+def test_unnamed_runs_are_numbered():
+    live = LiveCurve(clock=FakeClock())
+    page = page_of(live)
+    run(live, epochs=3)
+    run(live, epochs=3)
+    layers = page.state["spec"]["layers"]
+    assert [layers[f"r{i}.val_loss"]["label"] for i in (0, 1)] == ["run 1", "run 2"]
+
+
+def test_the_final_picture_shows_the_stop():
+    live = LiveCurve(clock=FakeClock(), dpi=56)
+    page_of(live)
+    run(live, epochs=40, stop_at=20)
+    fig = live.figure_
+    texts = [t.get_text() for t in fig.texts]
+    assert any(t.startswith("stopped early at epoch 20") for t in texts), texts
+    loss_ax = fig.axes[0]
+    assert [a.get_text() for a in loss_ax.texts] == ["stop @ 20"]
+
+
+def test_runs_started_in_one_cell_share_one_output_a_later_cell_shows_it_again(monkeypatch):
+    import types
+
+    from workbench import chart, live
+
+    shown = []
+    shell = types.SimpleNamespace(execution_count=5)
+    monkeypatch.setattr(live, "_kernel_shell", lambda: shell)
+    monkeypatch.setattr(chart.Chart, "show", lambda self: shown.append(shell.execution_count))
+    curve = LiveCurve(progress=False)
+    run(curve, epochs=2, label="a")
+    run(curve, epochs=2, label="b")
+    assert shown == [5], "two runs in one cell: one chart"
+    shell.execution_count = 6
+    run(curve, epochs=2, label="c")
+    assert shown == [5, 6], "a run in a later cell shows the chart there too"
 
 
 @pytest.mark.slow
-def test_fit_with_live_true_outside_jupyter():
+def test_fit_with_live_outside_jupyter(capsys):
     import torch
 
     import workbench as wb
@@ -151,74 +237,11 @@ def test_fit_with_live_true_outside_jupyter():
     X = torch.randn(64, 4, generator=g)
     y = (X[:, 0] > 0).long()
     model = wb.models.MLP((4, 8, 2))
-    live = LiveCurve(progress=False, output=lambda png: None)
+    live = LiveCurve(progress=False)
+    page = page_of(live)
     h = wb.fit(model, ((X, y), (X, y)), epochs=3, live=live, label="tiny")
     assert live.draws_ >= 1 and len(h["epoch"]) == 3
+    assert page.state["data"]["r0.val_loss"]["x"] == [1, 2, 3]
     h2 = wb.fit(model, ((X, y), (X, y)), epochs=2, live=True)
     assert len(h2["epoch"]) == 2
-
-
-def test_runs_started_in_one_cell_share_one_image_a_later_cell_shows_a_new_one(monkeypatch):
-    import types
-
-    import IPython.display
-
-    from workbench import live
-    from workbench.history import History
-
-    shown = []
-
-    class Handle:
-        def update(self, obj):
-            shown.append("update")
-
-    def display(obj, display_id=None):
-        shown.append("new")
-        return Handle()
-
-    monkeypatch.setattr(IPython.display, "display", display)
-    shell = types.SimpleNamespace(execution_count=5)
-    monkeypatch.setattr(live.LiveCurve, "_make_sink", lambda self: live._NotebookImage(shell))
-    curve = live.LiveCurve(progress=False)
-
-    def run(label):
-        h = History()
-        curve.on_fit_start(h, {"epochs": 2, "label": label})
-        for epoch in (1, 2):
-            h.append(epoch=epoch, train_loss=1.0 / epoch, val_loss=1.2 / epoch)
-            curve.on_epoch_end(h)
-        curve.on_fit_end(h)
-
-    run("a")
-    run("b")
-    assert shown.count("new") == 1 and "update" in shown
-    shell.execution_count = 6
-    run("c")
-    assert shown.count("new") == 2
-
-
-def test_a_blitted_redraw_shows_the_same_pixels_as_a_full_render():
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    from workbench.history import History
-
-    images = []
-    curve = LiveCurve(progress=False, output=images.append, every=0.0, clock=lambda: 0.0)
-    h = History()
-    curve.on_fit_start(h, {"epochs": 30, "monitor": "val_loss", "mode": "min"})
-    for epoch in range(1, 21):
-        h.append(epoch=epoch, train_loss=2 / epoch, val_loss=1 / epoch + 0.01 * epoch,
-                 train_acc=1 - 1 / (epoch + 1), val_acc=0.8 - 0.5 / epoch)  # fmt: skip
-        curve.on_epoch_end(h)
-    assert curve.draws_ == 20
-    blitted = np.asarray(Image.open(io.BytesIO(images[-1])))
-    curve._background = None  # force the full render of the same state
-    curve.redraw()
-    full = np.asarray(Image.open(io.BytesIO(images[-1])))
-    assert blitted.shape == full.shape
-    assert (blitted != full).any(axis=-1).mean() < 0.001  # antialiasing aside, identical
-    # the data stayed inside the limits, so only the first draw rendered everything
-    assert curve.figure_.axes[0].get_xlim()[1] >= 30
+    assert "ran all 2 epochs" in capsys.readouterr().out

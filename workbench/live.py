@@ -1,9 +1,12 @@
-"""A live learning curve: a `fit` callback that redraws the losses while training runs.
+"""A live learning curve: a `fit` callback that sends each epoch's numbers to a browser chart.
 
-It draws into one PNG image shown with ``display(..., display_id=True)`` and replaced in
-place with ``handle.update``. That paints while the kernel is busy (an interactive backend
-does not) and leaves a single image in the saved notebook. IPython and tqdm are imported
-only when a run starts, so `import workbench` needs no display.
+The kernel does no drawing while a run goes on: each epoch appends a few floats to a
+`workbench.chart.Chart`, which sends them to the page at most every `every` seconds (merged
+when epochs come faster) and the page redraws at display rate. The status line above the
+curves (the epoch, a bar, and at the end how the run ended) is drawn in the same frame, so
+the bar and the curve always agree. When the run ends, the same output also gets a PNG of
+the final curve (matplotlib), which a notebook opened fresh shows. Outside Jupyter nothing
+is drawn: a progress bar runs in the terminal and fit prints a one-line summary.
 """
 
 from __future__ import annotations
@@ -11,20 +14,19 @@ from __future__ import annotations
 import math
 import time
 
-from workbench.plots import agg_figure, best_of, epochs_of, mode_of, png_bytes
+from workbench.chart import Chart
+from workbench.plots import best_of, epochs_of, mode_of
 
-# Spend at most this fraction of the run drawing (a redraw costs tens of milliseconds,
-# more than a whole epoch on the small lesson workloads).
-DRAW_BUDGET = 0.02
-MAX_WAIT = 5.0  # seconds: however slow the drawing, the curve moves at least this often
+_THRESHOLDS = {"wait": "patience", "GL": "alpha", "PQ": "alpha", "ups": "strips",
+               "relative_change": "tol"}  # fmt: skip
 
 
 class LiveCurve:
-    """Redraw train/validation loss (and accuracy, when recorded) after epochs of a run.
+    """Draw train/validation loss (and accuracy, when recorded) live while `fit` runs.
 
     Pass it to `fit`: ``fit(model, data, epochs=50, live=True)`` makes one for you. The curve
-    marks the best epoch with a dot and the stop epoch with a dotted line, and puts the stop
-    reason in the title; a progress bar shows the epoch and the latest metrics.
+    marks the best epoch with a dot and the stop epoch with a dotted line; the line above
+    says the epoch, and at the end how the run ended ("stopped early at epoch 47: ...").
 
     To compare runs on one figure, make one LiveCurve and pass it to each `fit` with a label::
 
@@ -40,315 +42,295 @@ class LiveCurve:
     label : str, optional
         Name of the next run when `fit` is given none.
     every : float
-        Least seconds between redraws. Redraws are also spaced so that drawing takes at most
-        2% of the run; the last epoch (and the stop) is always drawn.
+        Least seconds between two updates sent to the page (epochs in between are merged).
     progress : bool
-        Show a tqdm progress bar with the epoch and the latest metrics.
+        Show the progress bar (in the chart in Jupyter, tqdm in a terminal).
+    trace : bool or "auto"
+        Show the stop rule's trace (Patience's wait counter, GL, ...) under the curve;
+        "auto" shows it when the run has a stop rule.
+    logy : bool
+        Start with a log-scale loss axis (a checkbox switches it in the page).
     figsize : (float, float)
-        Figure size in inches.
+        Width and height in inches of the loss panel at 100 pixels an inch.
     dpi : int
-        Resolution of the image.
+        Resolution of the final PNG; its texts stay at least 12 pixels tall at any dpi.
     output : "auto", callable or None
-        Where the image goes: "auto" shows it in Jupyter (and draws nothing elsewhere, where a
-        line of text sums the run up instead); a callable gets the PNG bytes of each redraw;
+        "auto": the chart in Jupyter, a summary line elsewhere. A callable gets every
+        message the page would get (dicts; a full state as ``{"state": ...}``), for tests.
         None draws nothing.
     clock : callable
         Seconds, for throttling (tests pass a fake clock).
 
     Attributes
     ----------
+    chart_ : workbench.chart.Chart
+        The chart (its ``data`` holds every value sent).
     figure_ : matplotlib Figure or None
-        The figure, e.g. ``live.figure_.savefig("curve.png")`` after the run.
+        The final picture, once a run has ended (``live.figure_.savefig("curve.png")``).
     draws_ : int
-        How many times the figure was redrawn.
+        Updates sent to the page.
     title_ : str
-        The text over the curves (the stop and its reason once the run has stopped).
+        The status line: the epoch, or how the run ended.
     """
 
-    def __init__(
-        self,
-        label: str | None = None,
-        *,
-        every: float = 0.4,
-        progress: bool = True,
-        figsize=(8.0, 2.8),
-        dpi: int = 80,
-        output="auto",
-        clock=time.perf_counter,
-    ):
+    def __init__(self, label: str | None = None, *, every: float = 0.05, progress: bool = True,
+                 trace="auto", logy: bool = False, figsize=(8.0, 2.8), dpi: int = 100,
+                 output="auto", clock=time.perf_counter):  # fmt: skip
         self.label = label
         self.every = every
         self.progress = progress
+        self.trace = trace
+        self.logy = logy
         self.figsize = figsize
         self.dpi = dpi
         self.output = output
         self.clock = clock
+        self.chart_ = None
         self.figure_ = None
-        self.draws_ = 0
         self._runs = []
-        self._sink = None
+        self._shown_in = None
         self._bar = None
-        self._next_draw = -math.inf
-        self._drawn = None
-        self._background = None
-        self._legend_state = None
+
+    @property
+    def draws_(self) -> int:
+        return self.chart_.messages_ if self.chart_ is not None else 0
+
+    @property
+    def title_(self) -> str:
+        return self.chart_.status.get("text", "") if self.chart_ is not None else ""
 
     # --- the callback protocol of workbench.fit -------------------------------------------
     def on_fit_start(self, history, info: dict | None = None) -> None:
-        """Start a new run (a new colour) on the shared figure."""
+        """Start a new run (a new colour) on the shared chart, with the epochs it already has."""
         info = info or {}
         label = info.get("label") or self.label
         if label is None and self._runs:
             label = f"run {len(self._runs) + 1}"
-        if label is not None and len(self._runs) == 1 and self._runs[0]["label"] is None:
-            self._runs[0]["label"] = "run 1"  # a second run makes the first need a name too
-        self._runs.append({"history": history, "label": label, "info": info, "art": None})
+        if self.chart_ is None:
+            self.chart_ = self._new_chart()
+        run = {"history": history, "label": label, "info": info, "sent": 0, "traced": 0,
+               "id": f"r{len(self._runs)}", "start": time.perf_counter()}  # fmt: skip
+        self._runs.append(run)
         if len(self._runs) == 2:
-            self.figure_ = None  # restyle: one colour per run instead of one per curve
-        # runs started in the same cell share one image; a later cell shows it afresh
-        if not (isinstance(self._sink, _NotebookImage) and self._sink.same_cell()):
-            self._sink = self._make_sink()
-        # first draw after `every` seconds: a run shorter than that pays for one draw only
-        self._next_draw = self.clock() + self.every
-        if self.progress:
+            self._restyle_first_run()
+        self._add_run_layers(run)
+        planned = max((r["info"].get("epochs") or 0) for r in self._runs) or None
+        for name in self.chart_.spec["panels"]:
+            self.chart_.set_panel(name, x_limit=planned)
+        self._show()
+        self._send_new_rows(run, force=True)
+        if self.progress and self._shown_in is None and self.output == "auto":
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=info.get("epochs"), desc=label or "epoch", leave=True)
+            done = len(epochs_of(history))
+            self._bar = tqdm(total=info.get("epochs"), initial=done, desc=label or "epoch")
 
     def on_epoch_end(self, history) -> None:
-        """Update the progress bar; redraw when the throttle allows or the run stopped."""
+        """Queue the epoch's values; the chart sends them when its throttle allows."""
         if not self._runs or self._runs[-1]["history"] is not history:
             self.on_fit_start(history, {})
+        run = self._runs[-1]
         if self._bar is not None:
             self._bar.set_postfix(_latest(history), refresh=False)
             self._bar.update(1)
-        if self._sink is None:
-            return  # no figure work at all where nobody can see it
-        if getattr(history, "stop", None) is not None or self.clock() >= self._next_draw:
-            self.redraw()
+        self._send_new_rows(run, force=getattr(history, "stop", None) is not None)
 
     def on_fit_end(self, history) -> None:
-        """Draw the final state (best and stop marked) and close the progress bar."""
-        if self._sink is not None and self._drawn != _state(self._runs):
-            self.redraw()
+        """Send the final state (best and stop marked), add the PNG, end the progress bar."""
+        if not self._runs or self._runs[-1]["history"] is not history:
+            return
+        run = self._runs[-1]
+        self._send_new_rows(run, force=True, final=True)
+        if self._shown_in is not None or callable(self.output):
+            self.figure_ = self.chart_.figure(width=int(self.figsize[0] * 100), dpi=self.dpi)
+            if self._shown_in is not None:
+                from workbench.plots import png_bytes
+
+                self.chart_.finish(png=png_bytes(self.figure_))
+            else:
+                self.chart_.snapshot()
         if self._bar is not None:
+            stop = getattr(history, "stop", None)
+            if stop is not None:
+                self._bar.total = self._bar.n  # an early stop is the end, not 47% of it
             self._bar.close()
             self._bar = None
-        if self._sink is None and self.output == "auto":
-            print(_summary_line(self._runs[-1]) if self._runs else "")
+        if self._shown_in is None and self.output == "auto":
+            print(self.title_ or "no epochs recorded")
 
-    @property
-    def title_(self) -> str:
-        """The text over the curves: the epoch and monitored value, or the stop and its reason."""
-        return self._title_artist.get_text() if self.figure_ is not None else ""
+    # --- the chart --------------------------------------------------------------------------
+    def _new_chart(self) -> Chart:
+        chart = Chart(height=int(self.figsize[1] * 100 * 0.75), interval=self.every,
+                      clock=self.clock)  # fmt: skip
+        chart.panel("loss", xlabel="epoch", ylabel="loss", log_toggle=True, logy=self.logy,
+                    y_zero=not self.logy)  # fmt: skip
+        return chart
 
-    # --- drawing -----------------------------------------------------------------------
-    def redraw(self) -> None:
-        """Update every run's lines and markers, render, and send the image to the output.
-
-        The axes limits are fixed ahead of the data (x up to the planned epochs, y with
-        headroom), so most redraws only paste the saved background (axes, ticks, legend)
-        and draw the moving artists on it: a few milliseconds instead of a full render.
-        A full render happens at the first draw and whenever the data leaves the limits.
-        """
-        start = self.clock()
-        need_acc = any(r["history"].get("val_acc") for r in self._runs)
-        fresh = self.figure_ is None or (len(self.figure_.axes) == 2) != need_acc
-        if fresh:
-            self._new_figure(need_acc)
-        for run in self._runs:
-            self._update_run(run)
-        loss_ax = self.figure_.axes[0]
-        title = _title(self._runs[-1])
-        if fresh or self._background is None or not self._limits_hold():
-            self._full_render(loss_ax, title)
-        else:
-            canvas = self.figure_.canvas
-            canvas.restore_region(self._background)
-            self._title_artist.set_text(title)
-            for artist in self._moving():
-                artist.axes.draw_artist(artist)
-        png = png_bytes(self.figure_, draw=False)
-        if self._sink is not None:
-            self._sink(png)
-        self.draws_ += 1
-        self._drawn = _state(self._runs)
-        now = self.clock()
-        # A first draw pays for the figure and font caches: do not let it stall the curve.
-        cost = 0.0 if fresh else now - start
-        self._next_draw = now + min(max(self.every, cost / DRAW_BUDGET), MAX_WAIT)
-
-    def _moving(self) -> list:
-        """The artists that change between redraws (drawn over the saved background)."""
-        artists = [self._title_artist]
-        for run in self._runs:
-            art = run["art"]
-            artists += list(art["lines"].values()) + [art["best"]] + art["stops"]
-        return [a for a in artists if a.get_visible()]
-
-    def _limits(self) -> list[tuple]:
-        """Axes limits that leave room for the rest of the run: x to the planned epochs."""
-        planned = max((r["info"].get("epochs") or 0) for r in self._runs)
-        seen = max(len(epochs_of(r["history"])) for r in self._runs)
-        last = max(planned, seen, 2)
-        limits = []
-        for keys in (_LOSSES, _ACCS)[: len(self.figure_.axes)]:
-            values = [
-                v for r in self._runs for k in keys for v in (r["history"].get(k) or [])
-                if math.isfinite(v)
-            ]  # fmt: skip
-            low, high = (min(values), max(values)) if values else (0.0, 1.0)
-            if keys is _ACCS:
-                low, high = min(low, 0.0), max(high, 1.0)
-            else:  # losses fall as a run goes on: start at 0 and leave headroom above
-                low, high = min(low, 0.0), high + 0.25 * (high - min(low, 0.0) or 1.0)
-            pad = 0.03 * (high - low or 1.0)
-            limits.append(((0.0, last + 1.0), (low - pad, high + pad)))
-        return limits
-
-    def _limits_hold(self) -> bool:
-        for ax, keys in zip(self.figure_.axes, (_LOSSES, _ACCS), strict=False):
-            (_, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-            for r in self._runs:
-                if len(epochs_of(r["history"])) > x1:
-                    return False
-                for k in keys:
-                    if any(
-                        math.isfinite(v) and not y0 <= v <= y1 for v in r["history"].get(k) or []
-                    ):
-                        return False
-        return self._legend_state == _legend_state(self._runs)
-
-    def _full_render(self, loss_ax, title: str) -> None:
-        """Render everything: limits, legend and the background that later redraws reuse."""
-        for ax, (xlim, ylim) in zip(self.figure_.axes, self._limits(), strict=False):
-            ax.set_xlim(*xlim)
-            ax.set_ylim(*ylim)
-        loss_ax.legend(fontsize="x-small", loc="upper right")
-        self._legend_state = _legend_state(self._runs)
-        moving = self._moving()
-        for artist in moving:  # the background is everything that does not move
-            artist.set_visible(False)
-        self.figure_.canvas.draw()
-        self._background = self.figure_.canvas.copy_from_bbox(self.figure_.bbox)
-        for artist in moving:
-            artist.set_visible(True)
-        self._title_artist.set_text(title)
-        for artist in moving:
-            artist.axes.draw_artist(artist)
-
-    def _new_figure(self, need_acc: bool) -> None:
-        self.figure_, axes = agg_figure(self.figsize, self.dpi, 2 if need_acc else 1, layout=None)
-        # fixed margins: a layout engine would cost a third of every redraw
-        self.figure_.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.88, wspace=0.22)
-        axes[0].set_ylabel("loss")
-        # the title is a plain text artist so that it can be redrawn over the background
-        self._title_artist = axes[0].text(
-            0, 1.03, "", transform=axes[0].transAxes, fontsize="small", ha="left", va="bottom"
-        )
-        self._background = None
-        if need_acc:
-            axes[1].set_ylabel("accuracy")
-        from matplotlib.ticker import MaxNLocator
-
-        for ax in axes:
-            ax.set_xlabel("epoch")
-            ax.grid(alpha=0.3)
-            # each tick is a handful of artists to build and lay out: a few are enough here
-            ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
-            ax.yaxis.set_major_locator(MaxNLocator(4))
-        for run in self._runs:
-            run["art"] = None
-
-    def _update_run(self, run) -> None:
-        history = run["history"]
-        if run["art"] is None:
-            run["art"] = self._artists(run)
-        art, epochs = run["art"], epochs_of(history)
-        for key, line in art["lines"].items():
-            values = history.get(key) or []
-            line.set_data(epochs[: len(values)], values)
-        key = art["monitor"]
-        mode = run["info"].get("mode") if key == run["info"].get("monitor") else None
-        found = best_of(history.get(key) or [], mode or mode_of(key))
-        art["best"].set_visible(found is not None)
-        if found is not None:
-            art["best"].set_data([epochs[found[0] - 1]], [found[1]])
-        stop = getattr(history, "stop", None)
-        for line in art["stops"]:
-            line.set_visible(stop is not None)
-            if stop is not None:
-                line.set_xdata([stop.epoch, stop.epoch])
-        if len(self._runs) > 1:
-            where = f" (stop @ {stop.epoch})" if stop is not None else ""
-            art["lines"]["val_loss"].set_label(f"{run['label']}{where}")
-        elif stop is not None:
-            art["stops"][0].set_label(f"stop @ {stop.epoch}")
-
-    def _artists(self, run) -> dict:
-        color = f"C{self._runs.index(run) % 10}"
-        many = len(self._runs) > 1
-        axes = self.figure_.axes
-        lines = {}
-        for key, ax in [("train_loss", 0), ("val_loss", 0), ("train_acc", 1), ("val_acc", 1)]:
-            if ax < len(axes):
-                train = key.startswith("train")
-                name = "_" if many and (train or ax) else ("train" if train else "validation")
-                kw = {"color": color} if many else {}
-                (lines[key],) = axes[ax].plot([], [], "--" if train else "-", label=name, **kw)
-        monitor = run["info"].get("monitor") or "val_loss"
-        key = monitor if monitor in lines else "val_loss"
-        host = lines[key]
-        label = "_" if many else "best"
-        (best,) = host.axes.plot([], [], "o", color=host.get_color(), ms=6, label=label)
-        stops = [ax.axvline(1, color=color if many else "k", ls=":", lw=1.5) for ax in axes]
-        for line in stops:
-            line.set_label("_")
-        return {"lines": lines, "best": best, "stops": stops, "monitor": key}
-
-    def _make_sink(self):
+    def _show(self) -> None:
+        """Connect the chart to its output: a callable, or the running notebook cell."""
+        chart = self.chart_
         if callable(self.output):
-            return self.output
+            if chart.widget is None:
+                self.output({"state": chart.state()})
+                chart.connect(_Callback(self.output))
+            return
         if self.output != "auto":
-            return None
-        try:
-            from IPython import get_ipython
-        except ImportError:
-            return None
-        shell = get_ipython()
-        if shell is None or not hasattr(shell, "kernel"):
-            return None  # plain python or a terminal IPython: the text line will do
-        return _NotebookImage(shell)
+            return
+        shell = _kernel_shell()
+        if shell is None:
+            return  # plain python or a terminal IPython: the text line will do
+        if self._shown_in != shell.execution_count:  # a later cell shows the chart afresh
+            chart.show()
+            self._shown_in = shell.execution_count
+
+    def _ensure_panel(self, name: str, ylabel: str, height: float, row=None) -> None:
+        if name not in self.chart_.spec["panels"]:
+            planned = self.chart_.spec["panels"]["loss"].get("x_limit")
+            self.chart_.panel(name, xlabel="epoch", ylabel=ylabel, height=height, row=row,
+                              x_limit=planned)  # fmt: skip
+
+    def _add_run_layers(self, run) -> None:
+        chart, rid, many = self.chart_, run["id"], len(self._runs) > 1
+        color = _color(len(self._runs) - 1) if many else None
+        name = run["label"] or ""
+        chart.line(f"{rid}.train_loss", "loss", label=None if many else "train", dash=True,
+                   color=color or _color(0))  # fmt: skip
+        chart.line(f"{rid}.val_loss", "loss", label=name if many else "validation",
+                   color=color or _color(1))  # fmt: skip
+        chart.points(f"{rid}.best", "loss", label=None if many else "best",
+                     color=color or _color(1), size=5)  # fmt: skip
+        chart.vline(f"{rid}.stop", "loss", color=color or "#333")
+
+    def _restyle_first_run(self) -> None:
+        """A second run on the figure: the first one gets a name and one colour."""
+        first = self._runs[0]
+        first["label"] = first["label"] or "run 1"
+        for key in ("train_loss", "val_loss", "best", "stop", "train_acc", "val_acc"):
+            if f"r0.{key}" in self.chart_.spec["layers"]:
+                label = first["label"] if key == "val_loss" else None
+                self.chart_.set_layer(f"r0.{key}", color=_color(0), label=label)
+
+    def _send_new_rows(self, run, *, force: bool = False, final: bool = False) -> None:
+        chart, history, rid = self.chart_, run["history"], run["id"]
+        epochs = epochs_of(history)
+        new = slice(run["sent"], len(epochs))
+        if new.start < new.stop:
+            xs = epochs[new]
+            if history.get("val_acc"):
+                self._ensure_acc(run)
+            for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
+                if f"{rid}.{key}" in chart.spec["layers"] and history.get(key) is not None:
+                    chart.extend(f"{rid}.{key}", xs, [_finite(v) for v in history[key][new]])
+            run["sent"] = len(epochs)
+        if not (force or chart.due()):
+            return
+        self._mark_best_and_stop(run)
+        self._send_trace(run)
+        chart.set_status(**_status(run, self._runs, self.progress, final))
+        chart.flush(force=force)
+
+    def _ensure_acc(self, run) -> None:
+        rid, many = run["id"], len(self._runs) > 1
+        if f"{rid}.val_acc" in self.chart_.spec["layers"]:
+            return
+        self._ensure_panel("acc", "accuracy", 1.0, row=0)
+        color = _color(len(self._runs) - 1) if many else None
+        self.chart_.line(f"{rid}.train_acc", "acc", label=None if many else "train",
+                         dash=True, color=color or _color(0))  # fmt: skip
+        self.chart_.line(f"{rid}.val_acc", "acc", label=None if many else "validation",
+                         color=color or _color(1))  # fmt: skip
+        self.chart_.vline(f"{rid}.stop_acc", "acc", color=color or "#333")
+
+    def _mark_best_and_stop(self, run) -> None:
+        chart, history, info, rid = self.chart_, run["history"], run["info"], run["id"]
+        monitor = info.get("monitor") or "val_loss"
+        key = monitor if history.get(monitor) and monitor in ("val_loss", "val_acc") else "val_loss"
+        found = best_of(history.get(key) or [], info.get("mode") or mode_of(key))
+        if found is not None:
+            epoch = epochs_of(history)[found[0] - 1]
+            chart.set(f"{rid}.best", x=[epoch], y=[found[1]])
+            if len(self._runs) == 1:
+                chart.set_layer(f"{rid}.best", label=f"best {found[1]:.4g} @ {epoch}")
+            if key == "val_acc" and f"{rid}.val_acc" in chart.spec["layers"]:
+                chart.set_layer(f"{rid}.best", panel="acc")
+        stop = getattr(history, "stop", None)
+        if stop is not None:
+            chart.set(f"{rid}.stop", x=stop.epoch)
+            chart.set_layer(f"{rid}.stop", text=f"stop @ {stop.epoch}")
+            if f"{rid}.stop_acc" in chart.spec["layers"]:
+                chart.set(f"{rid}.stop_acc", x=stop.epoch)
+            if len(self._runs) > 1:
+                chart.set_layer(f"{rid}.val_loss", label=f"{run['label']} (stop @ {stop.epoch})")
+
+    def _send_trace(self, run) -> None:
+        rule = run["info"].get("stop")
+        show = self.trace if self.trace != "auto" else rule is not None
+        if not show or rule is None or not hasattr(rule, "trace") or not run["sent"]:
+            return
+        traces = rule.trace(run["history"])  # pure and prefix-consistent: only new rows change
+        if not traces:
+            return
+        self._ensure_panel("trace", "stop rule", 0.45)
+        chart, rid = self.chart_, run["id"]
+        epochs = epochs_of(run["history"])
+        for i, (name, values) in enumerate(traces.items()):
+            layer = f"{rid}.trace.{name}"
+            if layer not in chart.spec["layers"]:
+                many = len(self._runs) > 1
+                chart.line(layer, "trace", label=None if many else name,
+                           color=_color(len(self._runs) - 1 if many else 2 + i))  # fmt: skip
+                limit = _threshold(rule, name)
+                if limit is not None and not many:
+                    chart.hline(f"{layer}.limit", "trace", text=f"stops at {limit:g}",
+                                color=_color(2 + i))  # fmt: skip
+                    chart.set(f"{layer}.limit", x=float(limit))
+            have = len(chart.data[layer].get("x") or [])
+            chart.extend(layer, epochs[have : len(values)], [_finite(v) for v in values[have:]])
 
 
-class _NotebookImage:
-    """Show PNG bytes in the running cell, then replace them in place on later calls."""
-
-    def __init__(self, shell):
-        self.shell = shell
-        self.handle = None
-        self.cell = shell.execution_count
-
-    def same_cell(self) -> bool:
-        """True while the cell that first showed the image is still the one running."""
-        return self.shell.execution_count == self.cell
-
-    def __call__(self, png: bytes) -> None:
-        from IPython.display import Image, display
-
-        if self.handle is None:
-            self.handle = display(Image(data=png, format="png"), display_id=True)
-        else:
-            self.handle.update(Image(data=png, format="png"))
+def _threshold(rule, trace_name: str):
+    """The value at which `rule` fires for the traced quantity (patience for "wait"), or None."""
+    owner, _, quantity = trace_name.rpartition(".")
+    for sub in getattr(rule, "rules", (rule,)):
+        if not owner or type(sub).__name__ == owner:
+            value = getattr(sub, _THRESHOLDS.get(quantity, ""), None)
+            if isinstance(value, int | float):
+                return value
+    return None
 
 
-_LOSSES = ("train_loss", "val_loss")
-_ACCS = ("train_acc", "val_acc")
+class _Callback:
+    """Stands in for the widget when `output` is a callable: hands it every message."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def send(self, msg: dict) -> None:
+        self.fn(msg)
+
+    def __setattr__(self, name, value):
+        if name == "state":
+            self.fn({"state": value})
+        object.__setattr__(self, name, value)
 
 
-def _legend_state(runs) -> tuple:
-    # the legend is part of the background: its labels change when a run stops or is added
-    return tuple((r["label"], getattr(r["history"], "stop", None) is not None) for r in runs)
+def _kernel_shell():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if shell is not None and hasattr(shell, "kernel") else None
+
+
+def _color(i: int) -> str:
+    from workbench.chart_png import PALETTE
+
+    return PALETTE[i % len(PALETTE)]
+
+
+def _finite(v):
+    return v if v is not None and math.isfinite(v) else None
 
 
 def _latest(history) -> dict:
@@ -356,29 +338,34 @@ def _latest(history) -> dict:
     return {k.replace("_loss", ""): f"{history[k][-1]:.4g}" for k in keys if history.get(k)}
 
 
-def _state(runs) -> tuple:
-    return tuple((len(epochs_of(r["history"])), getattr(r["history"], "stop", None)) for r in runs)
-
-
-def _title(run) -> str:
+def _status(run, runs, progress: bool, final: bool = False) -> dict:
+    """The line above the curves: the epoch, or how the run ended, and the bar's state."""
     history, info = run["history"], run["info"]
-    name = f"{run['label']}: " if run["label"] else ""
-    monitor = info.get("monitor") or "val_loss"
-    values = history.get(monitor) or []
-    if not values:
-        return name
+    name = f"{run['label']}: " if run["label"] and len(runs) > 1 else ""
     epochs = epochs_of(history)
-    found = best_of(values, info.get("mode") or mode_of(monitor))
-    best = f" (best {found[1]:.4g} @ {epochs[found[0] - 1]})" if found else ""
+    last = epochs[-1] if epochs else 0
+    planned = info.get("epochs")
+    bar = (last / planned if planned else None) if progress else None
     stop = getattr(history, "stop", None)
     if stop is not None:
-        return f"{name}stopped after epoch {stop.epoch}: {stop.reason}{best}"
-    total = f"/{info['epochs']}" if info.get("epochs") else ""
-    return f"{name}epoch {epochs[len(values) - 1]}{total}  {monitor} {values[-1]:.4g}{best}"
-
-
-def _summary_line(run) -> str:
-    return _title(run) or "no epochs recorded"
+        reason = stop.reason or ""
+        if reason.startswith("interrupted"):
+            return {"text": f"{name}{reason}", "progress": bar, "state": "interrupted", "x": last}
+        if stop.rule == "NonFinite":
+            return {"text": f"{name}stopped at epoch {stop.epoch}: {reason}", "progress": bar,
+                    "state": "error", "x": last}  # fmt: skip
+        early = "stopped early" if planned is None or stop.epoch < planned else "stopped"
+        text = f"{name}{early} at epoch {stop.epoch}: {reason}"
+        return {"text": text, "progress": 1.0 if progress else None, "state": "stopped", "x": last}
+    monitor = info.get("monitor") or "val_loss"
+    values = history.get(monitor) or []
+    latest = f"  {monitor} {values[-1]:.4g}" if values and values[-1] is not None else ""
+    total = f"/{planned}" if planned else ""
+    if final:
+        return {"text": f"{name}ran all {planned} epochs{latest}", "progress": bar,
+                "state": "done", "x": last}  # fmt: skip
+    return {"text": f"{name}epoch {last}{total}{latest}", "progress": bar, "state": "running",
+            "x": last}  # fmt: skip
 
 
 __all__ = ["LiveCurve"]
