@@ -231,6 +231,14 @@ def test_play_leaves_the_caller_free_and_a_change_applies_at_the_next_epoch():
     assert again.history.to_json() == pg.history.to_json(), "a played run replays exactly"
 
 
+def test_a_failing_listener_pauses_the_run_and_keeps_the_error():
+    pg = playground(**SMALL)
+    pg.listen(lambda p, what: 1 / 0 if what == "epoch" else None)
+    pg.play()
+    _wait(lambda: not pg.playing)
+    assert isinstance(pg.error, ZeroDivisionError) and pg.epoch == 1 and _workers() == []
+
+
 def test_the_rule_pauses_a_playing_run():
     pg = playground(**DIVERGING).play()
     _wait(lambda: not pg.playing)

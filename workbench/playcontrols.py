@@ -156,13 +156,16 @@ class Controls:
             self._sync_rule(s["stop"])
         finally:
             self._syncing = False
-        events = self.pg.history.events[-6:]
+        self.show_events()
+
+    def show_events(self) -> None:
+        """Show the latest events (a slider's change appears once it has taken effect)."""
+        events = list(self.pg.history.events)
+        self.events_shown = len(events)
+        text = html.escape(" · ".join(events[-6:]))
+        style = "font-size:90%;color:#444"
         self.events.value = (
-            "<div style='font-size:90%;color:#444'>events: "
-            + html.escape(" · ".join(events))
-            + "</div>"
-            if events
-            else ""
+            f"<div class='wb-events' style='{style}'>events: {text}</div>" if events else ""
         )
 
     def _sync_rule(self, rule) -> None:
