@@ -49,6 +49,16 @@ def test_controls_start_at_the_playground_settings(view):
         assert value == v.pg.settings[key], f"the {key} control shows another value"
 
 
+def test_values_off_the_slider_steps_are_shown_exactly_and_record_nothing():
+    # a continuous slider would snap lr=0.0123 to its grid and record a change nobody made
+    pg = wb.playground(lr=0.0123, noise=0.12, batch_size=7, weight_decay=2e-3, **SMALL)
+    v = PlaygroundView(pg)
+    for key in ("lr", "noise", "batch_size", "weight_decay"):
+        assert v.controls.widgets[key].value == pg.settings[key], key
+    assert pg.history.events == []
+    pg.close()
+
+
 def test_a_slider_changes_the_run_and_is_recorded(view):
     v, page = view
     v.controls.step.click()
@@ -85,13 +95,13 @@ def test_play_pushes_while_the_caller_stays_free_and_pause_stops_it(view):
     v.controls.play.click()
     _wait(lambda: v.pg.epoch >= 5)
     assert v.pg.playing and threading.current_thread() is threading.main_thread()
-    v.controls.widgets["lr"].value = 0.2  # while playing: applies at the next epoch
-    _wait(lambda: v.pg.history["lr"][-1] == 0.2)
-    _wait(lambda: "0.2" in v.controls.events.value)  # shown while it still plays
+    v.controls.widgets["lr"].value = 0.1  # while playing: applies at the next epoch
+    _wait(lambda: "lr 0.03 -&gt; 0.1" in v.controls.events.value)  # shown once applied
+    _wait(lambda: v.pg.history["lr"][-1] == 0.1)
     assert v.pg.playing and v.pg.error is None
     v.controls.pause.click()
     assert not v.pg.playing and len(page.messages) >= 2
-    assert any("lr 0.03 -> 0.2" in e for e in v.pg.history.events)
+    assert any("lr 0.03 -> 0.1" in e for e in v.pg.history.events)
 
 
 def test_reset_starts_the_curves_over(view):

@@ -13,6 +13,11 @@ import html
 from workbench import playsettings as ps
 from workbench import problems, stopping
 
+# Sliders over fixed values, as in TensorFlow Playground: a continuous slider would snap a
+# value set in code (lr=0.03 on a log grid becomes 0.0316) and record a change nobody made.
+LRS = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+NOISES = tuple(round(0.05 * i, 2) for i in range(21))
+FRACTIONS = tuple(round(0.05 * i, 2) for i in range(2, 19))
 BATCH_SIZES = (1, 2, 4, 8, 16, 25, 32, 50, 64, 100, 128, 256, 500)
 WEIGHT_DECAYS = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
 NO_RULE = "no rule"
@@ -58,18 +63,16 @@ class Controls:
         wide = W.Layout(width="19em")
         self.widgets = {
             "problem": W.Dropdown(options=problems.PROBLEMS, description="problem"),
-            "noise": W.FloatSlider(min=0, max=problems.NOISE_MAX, step=0.05, description="noise"),
-            "train_fraction": W.FloatSlider(
-                min=0.1, max=0.9, step=0.05, description="train fraction"
+            "noise": W.SelectionSlider(options=_with(NOISES, s["noise"]), description="noise"),
+            "train_fraction": W.SelectionSlider(
+                options=_with(FRACTIONS, s["train_fraction"]), description="train fraction"
             ),
             "hidden": W.Text(description="hidden", continuous_update=False, placeholder="8, 8"),
             "activation": W.Dropdown(options=ps.ACTIVATIONS, description="activation"),
             "batch_norm": W.Checkbox(description="batch norm"),
             "features": W.SelectMultiple(options=problems.FEATURES, rows=3, description="features"),
             "opt": W.Dropdown(options=ps.OPTIMIZERS, description="optimizer"),
-            "lr": W.FloatLogSlider(
-                base=10, min=-4, max=2, step=0.05, description="lr", readout_format=".3g"
-            ),
+            "lr": W.SelectionSlider(options=_with(LRS, s["lr"]), description="lr"),
             "batch_size": W.SelectionSlider(
                 options=_with(BATCH_SIZES, s["batch_size"]), description="batch size"
             ),
@@ -144,12 +147,14 @@ class Controls:
     # --- to the widgets ------------------------------------------------------------------
     def sync(self) -> None:
         """Show the playground's settings and events (after a reset, a refusal, code)."""
+        import ipywidgets as W
+
         s = self.pg.settings
         self._syncing = True
         try:
             for key, widget in self.widgets.items():
                 value = s[key]
-                if key in ("batch_size", "weight_decay") and value not in widget.options:
+                if isinstance(widget, W.SelectionSlider) and value not in widget.options:
                     widget.options = _with(widget.options, value)
                 if widget.value != value:
                     widget.value = value

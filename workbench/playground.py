@@ -218,6 +218,11 @@ class Playground:
         try:
             while not self._halt.is_set() and self.epoch < self.max_epochs:
                 with self._lock:
+                    applied = bool(self._pending)
+                    self._drain()
+                if applied:  # show a change as soon as it took effect, not an epoch later
+                    self._notify("applied")
+                with self._lock:
                     fired = self._one()
                 self._notify("epoch")
                 if fired is not None:

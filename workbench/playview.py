@@ -19,6 +19,7 @@ from workbench.problems import LIMIT
 
 RESOLUTION = 32  # boundary grid cells per side sent to the page (the page smooths them)
 CLASS_COLORS = ("#b2182b", "#2166ac")  # the ends of the heat map's "RdBu": red 0, blue 1
+PALE_COLORS = ("#f4a582", "#92c5de")  # the same classes, paler: the validation points
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
@@ -63,12 +64,13 @@ class PlaygroundView:
         self.pg, self.pushes_, self.handles = pg, 0, []
         self._sent, self._split, self._timer = 0, None, None
         c = self.chart = Chart(height=250, interval=interval)
-        c.panel("map", xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT), grow=False)
+        c.panel("map", xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT), grow=False,
+                title="P(blue) over the plane: train points bright, validation points pale")  # fmt: skip
         c.panel("loss", row=0, xlabel="epoch", ylabel="loss", y_zero=True, log_toggle=True)
         c.panel("trace", height=0.45, xlabel="epoch", ylabel="rule trace")
         c.image("boundary", "map", cmap="RdBu", vmin=0, vmax=1, alpha=0.85)
-        c.points("train", "map", label="train", size=4, edge="#ffffff")
-        c.points("val", "map", label="validation", size=4, edge="#222222")
+        c.points("train", "map", label="train", size=4, edge="#ffffff", color="#555555")
+        c.points("val", "map", label="validation", size=3.5, edge="#222222", color="#cccccc")
         c.line("train_loss", "loss", label="train", dash=True, color="#1f77b4")
         c.line("val_loss", "loss", label="validation", color="#ff7f0e")
         c.vline("stop", "loss", label="stop", color="#000000")
@@ -83,9 +85,9 @@ class PlaygroundView:
     # --- from the playground -------------------------------------------------------------
     def _on_change(self, pg, what: str) -> None:
         """Called after epochs (on the worker thread while playing) and changes."""
-        if what == "epoch":
-            if self.chart.due():
-                self._push()
+        if what in ("epoch", "applied"):  # on the worker thread: push numbers, not widgets
+            if what == "applied" or self.chart.due():
+                self._push(force=what == "applied")
             if len(pg.history.events) != self.controls.events_shown:  # a change took effect
                 self.controls.show_events()
             return
@@ -114,7 +116,8 @@ class PlaygroundView:
                     ("train", split.X_train, split.y_train),
                     ("val", split.X_val, split.y_val),
                 ):
-                    c.set(name, x=X[:, 0], y=X[:, 1], c=[CLASS_COLORS[int(k)] for k in y])
+                    colors = CLASS_COLORS if name == "train" else PALE_COLORS
+                    c.set(name, x=X[:, 0], y=X[:, 1], c=[colors[int(k)] for k in y])
             grid = run.boundary(RESOLUTION)[::-1]  # the page wants the bottom row first
             c.set("boundary", z=grid, extent=(-LIMIT, LIMIT, -LIMIT, LIMIT))
             stop = h.stop
