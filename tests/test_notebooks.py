@@ -16,7 +16,11 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 LESSON_BUDGET_S = 60
-OPEN_FIGURES = "import sys\n'matplotlib.pyplot' in sys.modules and len(sys.modules['matplotlib.pyplot'].get_fignums())"
+# 0 when pyplot was never imported (a lesson that draws only with Agg figures or widgets)
+OPEN_FIGURES = (
+    "import sys\n"
+    "len(sys.modules['matplotlib.pyplot'].get_fignums()) if 'matplotlib.pyplot' in sys.modules else 0"
+)
 
 
 def _kinds(cell) -> list[str]:
