@@ -13,13 +13,23 @@ SMALL = {"n": 200, "hidden": "4"}
 
 
 class FakePage:
-    """Stands in for the browser: records what the chart sends."""
+    """Stands in for the browser: records what the chart sends (a full copy, sent every
+    couple of seconds instead of a diff, is recorded in the diff's shape)."""
 
     def __init__(self):
-        self.messages, self.state = [], None
+        self.messages, self._state = [], None
 
     def send(self, diff):
         self.messages.append(diff)
+
+    @property
+    def state(self):
+        return self._state
+
+    @state.setter
+    def state(self, state):
+        self._state = state
+        self.messages.append({"set": state["data"], "status": state["status"]})
 
     def close(self):
         pass
