@@ -236,12 +236,14 @@ def test_a_failing_listener_pauses_the_run_and_keeps_the_error():
     pg.listen(lambda p, what: 1 / 0 if what == "epoch" else None)
     pg.play()
     _wait(lambda: not pg.playing)
+    pg.pause()
     assert isinstance(pg.error, ZeroDivisionError) and pg.epoch == 1 and _workers() == []
 
 
 def test_the_rule_pauses_a_playing_run():
     pg = playground(**DIVERGING).play()
     _wait(lambda: not pg.playing)
+    pg.pause()  # waits for the worker to finish its last notifications
     assert pg.history.stop.rule == "NonFinite" and _workers() == []
 
 

@@ -128,6 +128,7 @@ def test_the_stop_shows_its_mark_and_reason(view):
     v.pg.set(opt="sgd", lr=5.0, weight_decay=0.5)  # diverges: NonFinite fires
     v.controls.play.click()
     _wait(lambda: not v.pg.playing)
+    v.pg.pause()  # waits for the worker, which pushes its last state as it ends
     last = page.messages[-1]
     assert last["set"]["stop"]["x"] == v.pg.history.stop.epoch
     assert "NonFinite" not in last["status"]["text"] and "diverged" in last["status"]["text"]
