@@ -155,3 +155,22 @@ def test_the_saved_output_holds_a_picture_and_no_widget_text():
     fig = picture(pg)
     assert len(fig.axes) >= 2 and "epoch 3" in fig.axes[0].get_title(loc="left")
     pg.close()
+
+
+class FakeHandle:
+    """Stands in for a display handle: keeps what the output was updated with."""
+
+    def __init__(self):
+        self.updates = []
+
+    def update(self, data, raw=False):
+        self.updates.append(data)
+
+
+def test_the_kept_picture_follows_the_run_once_it_pauses(view):
+    v, _ = view
+    handle = FakeHandle()
+    v.handles.append(handle)
+    v.pg.step(3)  # paused: the picture is redrawn once the changes settle
+    _wait(lambda: handle.updates)
+    assert "epoch 3" in handle.updates[-1]["text/plain"] and handle.updates[-1]["image/png"]

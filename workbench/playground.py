@@ -7,6 +7,11 @@ while it plays is queued and applied between two epochs, then recorded as an eve
 is reproducible from `config`: the first settings, the seed and the events. A stop rule, with
 `NonFinite` always on, pauses the run with its reason; stepping on continues it. At most one
 playground plays at a time, and re-running the cell that made one closes it.
+
+Why a thread and not a task on the kernel's event loop: a task runs only between the
+kernel's messages, so a long cell run meanwhile would freeze the run; the thread trains on
+while other cells run (torch releases the GIL in its kernels), and widget messages sent from
+it are safe in ipykernel.
 """
 
 from __future__ import annotations
