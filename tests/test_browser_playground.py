@@ -26,7 +26,15 @@ CELLS = [
     'pg = wb.playground(problem="circles", n=300, hidden="8, 8", noise=0.1)\npg',
     # run while the playground plays: the kernel answers, and the run goes on meanwhile
     "start = pg.epoch\ntime.sleep(0.5)\nprint('WHILE', pg.playing, pg.epoch > start)",
+    "import threading\n\nn = sum(t.name == 'workbench-playground' for t in threading.enumerate())\n"
+    "print('THREADS', n, 'AT', get_ipython().execution_count)",
 ]
+
+RUN_CELL = """(index) => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    panel.content.activeCellIndex = index;
+    return window.jupyterapp.commands.execute('notebook:run-cell');
+}"""
 
 # Click a button whose text is `name`, then wait (one frame at a time) until the status
 # line contains `want`; return the milliseconds in between, measured by the page itself.
@@ -95,13 +103,7 @@ def test_play_steer_run_a_cell_and_pause(lab):
             assert re.search(r"epoch \d+: lr 0.03 -> 0.1", events), events
 
             # another cell runs while the playground keeps playing
-            page.evaluate(
-                """() => {
-                    const panel = window.jupyterapp.shell.currentWidget;
-                    panel.content.activeCellIndex = 2;
-                    return window.jupyterapp.commands.execute('notebook:run-cell');
-                }"""
-            )
+            page.evaluate(RUN_CELL, 2)
             out = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".jp-OutputArea")
             out.get_by_text("WHILE True True").wait_for(timeout=30_000)
             assert page.evaluate(MAP) != before, "the boundary picture must change while it plays"
@@ -113,6 +115,25 @@ def test_play_steer_run_a_cell_and_pause(lab):
             assert _epoch(page) == paused_at, "the run went on after Pause"
             page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea").screenshot(
                 path=str(IMG / "playground.png")
+            )
+
+            # play again, then re-run the playground's cell: the old run's thread must end
+            assert page.evaluate(PRESS, ["Play", "playing"]) >= 0
+            page.evaluate(RUN_CELL, 1)
+            page.locator(".wb-chart .wb-status-text", has_text="epoch 0").first.wait_for(
+                timeout=30_000
+            )
+            threads = page.locator(".jp-Notebook .jp-Cell").nth(3).locator(".jp-OutputArea")
+            before_run = threads.inner_text()
+            page.evaluate(RUN_CELL, 3)
+            page.wait_for_function(
+                "(b) => { const t = document.querySelectorAll('.jp-Notebook .jp-Cell')[3]"
+                ".querySelector('.jp-OutputArea').innerText; return t.includes('THREADS') && t !== b; }",
+                arg=before_run,
+                timeout=30_000,
+            )
+            assert "THREADS 0" in threads.inner_text(), (
+                "re-running the cell must close the playground it made before, thread and all"
             )
         except Exception:
             page.screenshot(path=str(FAILURE_SHOT))  # what the person would have seen

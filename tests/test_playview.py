@@ -103,6 +103,9 @@ def test_the_rule_menu_builds_sliders_from_rule_params(view):
 def test_play_pushes_while_the_caller_stays_free_and_pause_stops_it(view):
     v, page = view
     v.controls.play.click()
+    assert any("playing" in m.get("status", {}).get("text", "") for m in page.messages), (
+        "the page must hear at once that the run plays, not after the first epoch"
+    )
     _wait(lambda: v.pg.epoch >= 5)
     assert v.pg.playing and threading.current_thread() is threading.main_thread()
     v.controls.widgets["lr"].value = 0.1  # while playing: applies at the next epoch

@@ -138,6 +138,7 @@ class Playground:
         self._thread = threading.Thread(target=self._run, name="workbench-playground", daemon=True)
         _PLAYING.add(self)
         self._thread.start()
+        self._notify("play")
         return self
 
     def pause(self) -> Playground:

@@ -85,6 +85,10 @@ class PlaygroundView:
     # --- from the playground -------------------------------------------------------------
     def _on_change(self, pg, what: str) -> None:
         """Called after epochs (on the worker thread while playing) and changes."""
+        if what == "play":  # say so at once; the numbers follow after the first epoch
+            self.chart.set_status(self.status(), state="running", x=pg.epoch)
+            self.chart.flush(force=True)
+            return
         if what in ("epoch", "applied"):  # on the worker thread: push numbers, not widgets
             if what == "applied" or self.chart.due():
                 self._push(force=what == "applied")
@@ -127,7 +131,7 @@ class PlaygroundView:
             name, values = next(iter(trace.items())) if trace else ("rule trace", [])
             c.set("trace", x=h["epoch"][run.segment :][: len(values)], y=values)
             c.set_panel("trace", ylabel=name)
-            c.set_status(self.status(), state=_state(pg), x=n)
+            c.set_status(self.status(), state=_look(pg), x=n)
         if c.widget is not None:
             c.flush(force=force)
             self.pushes_ += 1
@@ -179,6 +183,15 @@ class PlaygroundView:
         self.widget.close()
         if self.chart.widget is not None:
             self.chart.widget.close()
+
+
+def _look(pg) -> str:
+    """The status line's colour (the chart's states): red for a divergence or an error,
+    green for a rule's stop, plain while playing or paused."""
+    stop = pg.history.stop
+    if pg.error is not None or (stop is not None and stop.rule == "NonFinite"):
+        return "error"
+    return "stopped" if stop is not None else "running"
 
 
 def _state(pg) -> str:
