@@ -9,6 +9,7 @@ Pause until the status line says it paused. The screenshot goes to docs/img/play
 
 import os
 import re
+import statistics
 from pathlib import Path
 
 import pytest
@@ -50,11 +51,17 @@ PRESS = """async ([name, want]) => {
     return performance.now() - t0;
 }"""
 
-WATCH_EVENTS = """(want) => {
+# watch the event list: when its last event sets lr, note the time and the new value
+WATCH_EVENTS = """() => {
+    window.__event = null; window.__lr = null;
+    const look = () => {
+        const e = document.querySelector('.wb-events');
+        const m = e && /lr [\\d.e+-]+ -> ([\\d.e+-]+)$/.exec(e.textContent.trim());
+        if (m && window.__lr !== +m[1]) { window.__lr = +m[1]; window.__event = performance.now(); }
+    };
+    look();  // the value now; only a change from it counts
     window.__event = null;
-    const seen = () => [...document.querySelectorAll('.wb-events')].some(e => e.textContent.includes(want));
-    new MutationObserver(() => { if (window.__event === null && seen()) window.__event = performance.now(); })
-        .observe(document.body, {subtree: true, childList: true, characterData: true});
+    new MutationObserver(look).observe(document.body, {subtree: true, childList: true, characterData: true});
 }"""
 
 MAP = "document.querySelector('.wb-panel[data-panel=\"map\"] canvas').toDataURL()"
@@ -94,13 +101,19 @@ def test_play_steer_run_a_cell_and_pause(lab):
             )
             handle = lr.locator(".noUi-handle").first
             handle.focus()
-            page.evaluate(WATCH_EVENTS, "lr 0.03 ->")
-            t0 = page.evaluate("performance.now()")
-            page.keyboard.press("ArrowRight")
-            page.wait_for_function("() => window.__event !== null", timeout=20_000)
-            slider_ms = page.evaluate("window.__event") - t0
+            slider_ms = []
+            readout = lr.locator(".widget-readout").first
+            for _ in range(3):  # lr 0.03 -> 0.1 -> 0.3 -> 1, one step a press
+                page.evaluate(WATCH_EVENTS)
+                t0 = page.evaluate("performance.now()")
+                page.keyboard.press("ArrowRight")
+                target = float(readout.inner_text())
+                page.wait_for_function(f"() => window.__lr === {target}", timeout=20_000)
+                slider_ms.append(page.evaluate("window.__event") - t0)
             events = page.locator(".wb-events").first.inner_text()
-            assert re.search(r"epoch \d+: lr 0.03 -> 0.1", events), events
+            assert re.search(r"epoch \d+: lr 0.03 -> 0.1 · epoch \d+: lr 0.1 -> 0.3", events), (
+                events
+            )
 
             # another cell runs while the playground keeps playing
             page.evaluate(RUN_CELL, 2)
@@ -141,9 +154,14 @@ def test_play_steer_run_a_cell_and_pause(lab):
         finally:
             browser.close()
 
-    print(f"press-to-page ms: Play {play_ms:.0f}, lr slider {slider_ms:.0f}, Pause {pause_ms:.0f}")
+    slider = statistics.median(slider_ms)
+    print(
+        f"press-to-page ms: Play {play_ms:.0f}, lr slider median {slider:.0f} "
+        f"(all {[round(t) for t in slider_ms]}), Pause {pause_ms:.0f}"
+    )
     assert (IMG / "playground.png").stat().st_size < 200_000
-    for name, ms in (("Play", play_ms), ("the lr slider", slider_ms), ("Pause", pause_ms)):
+    # a slider waits for the epoch under way to end (it applies between epochs): the median
+    for name, ms in (("Play", play_ms), ("the lr slider", slider), ("Pause", pause_ms)):
         assert ms <= BUDGET_MS, (
             f"{name} took {ms:.0f} ms to show its effect (budget {BUDGET_MS} ms)"
         )

@@ -280,3 +280,20 @@ def test_rerunning_a_cell_closes_the_playground_it_made_before(monkeypatch):
 def test_a_playground_is_an_ordinary_object_without_jupyter():
     pg = Playground(**SMALL)
     assert "Playground(xor" in repr(pg) and pg.boundary(10).shape == (10, 10)
+
+
+def test_training_uses_one_thread_and_leaves_the_setting_as_it_was(monkeypatch):
+    from workbench.playrun import Run
+
+    seen, train = [], Run._train_epoch
+    monkeypatch.setattr(
+        Run, "_train_epoch", lambda self: (seen.append(torch.get_num_threads()), train(self))
+    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        playground(**SMALL).step(2)
+        assert torch.get_num_threads() == 2, "the caller's thread count must be restored"
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1], "tiny networks train on one thread (two made batch norm 20x slower)"

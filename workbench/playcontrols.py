@@ -170,7 +170,9 @@ class Controls:
         text = html.escape(" · ".join(events[-6:]))
         style = "font-size:90%;color:#444"
         self.events.value = (
-            f"<div class='wb-events' style='{style}'>events: {text}</div>" if events else ""
+            f"<div class='wb-events' data-count='{len(events)}' style='{style}'>events: {text}</div>"
+            if events
+            else ""
         )
 
     def _sync_rule(self, rule) -> None:
