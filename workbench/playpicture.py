@@ -12,16 +12,10 @@ import math
 from workbench.plots import agg_figure, png_bytes
 from workbench.problems import LIMIT
 
-# TensorFlow Playground's colours: orange for class 0, blue for class 1
-CLASS_COLORS = ("#f59322", "#0877bd")
-
-
-def _cmap():
-    from matplotlib.colors import LinearSegmentedColormap
-
-    return LinearSegmentedColormap.from_list(
-        "playground", [CLASS_COLORS[0], "#ffffff", CLASS_COLORS[1]]
-    )
+# the ends of the heat map's "RdBu" (as in the live view): red for class 0, blue for class 1;
+# training points in these colours, validation points paler with a dark edge
+CLASS_COLORS = ("#b2182b", "#2166ac")
+PALE_COLORS = ("#f4a582", "#92c5de")
 
 
 def draw_boundary(ax, probabilities, split, *, title: str = ""):
@@ -42,20 +36,16 @@ def draw_boundary(ax, probabilities, split, *, title: str = ""):
     Axes
     """
     ax.imshow(
-        probabilities, extent=(-LIMIT, LIMIT, -LIMIT, LIMIT), cmap=_cmap(), vmin=0, vmax=1,
-        alpha=0.75, interpolation="bilinear",
+        probabilities, extent=(-LIMIT, LIMIT, -LIMIT, LIMIT), cmap="RdBu", vmin=0, vmax=1,
+        alpha=0.45, interpolation="bilinear",
     )  # fmt: skip
-    colors = [CLASS_COLORS[int(c)] for c in split.y_train]
-    ax.scatter(*split.X_train.T, c=colors, s=14, edgecolors="white", linewidths=0.5, label="train")
-    colors = [CLASS_COLORS[int(c)] for c in split.y_val]
-    ax.scatter(
-        *split.X_val.T,
-        facecolors="none",
-        edgecolors=colors,
-        s=14,
-        linewidths=1.0,
-        label="validation",
-    )
+    for X, y, colors, edge, label in (
+        (split.X_train, split.y_train, CLASS_COLORS, "white", "train"),
+        (split.X_val, split.y_val, PALE_COLORS, "#222222", "validation"),
+    ):
+        fill = [colors[int(c)] for c in y]
+        ax.scatter(*X.T, c=fill, s=16, edgecolors=edge, linewidths=0.6, label=label)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set_xlim(-LIMIT, LIMIT)
     ax.set_ylim(-LIMIT, LIMIT)
     ax.set_aspect("equal")

@@ -15,11 +15,10 @@ import base64
 import threading
 import uuid
 
+from workbench.playpicture import CLASS_COLORS, PALE_COLORS
 from workbench.problems import LIMIT
 
 RESOLUTION = 32  # boundary grid cells per side sent to the page (the page smooths them)
-CLASS_COLORS = ("#b2182b", "#2166ac")  # the ends of the heat map's "RdBu": red 0, blue 1
-PALE_COLORS = ("#f4a582", "#92c5de")  # the same classes, paler: the validation points
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
