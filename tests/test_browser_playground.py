@@ -104,10 +104,13 @@ def test_play_steer_run_a_cell_and_pause(lab):
             slider_ms = []
             readout = lr.locator(".widget-readout").first
             for _ in range(3):  # lr 0.03 -> 0.1 -> 0.3 -> 1, one step a press
+                handle.focus()
+                before = float(readout.inner_text())
                 page.evaluate(WATCH_EVENTS)
                 t0 = page.evaluate("performance.now()")
                 page.keyboard.press("ArrowRight")
                 target = float(readout.inner_text())
+                assert target > before, f"the lr slider did not move from {before}"
                 page.wait_for_function(f"() => window.__lr === {target}", timeout=20_000)
                 slider_ms.append(page.evaluate("window.__event") - t0)
             events = page.locator(".wb-events").first.inner_text()

@@ -108,7 +108,9 @@ def test_play_pushes_while_the_caller_stays_free_and_pause_stops_it(view):
     )
     _wait(lambda: v.pg.epoch >= 5)
     assert v.pg.playing and threading.current_thread() is threading.main_thread()
-    v.controls.widgets["lr"].value = 0.1  # while playing: applies at the next epoch
+    with v.pg._lock:  # the worker cannot apply the change until we let go
+        v.controls.widgets["lr"].value = 0.1  # while playing: applies at the next epoch
+        assert v.controls.widgets["lr"].value == 0.1, "a waiting change must stay on the slider"
     _wait(lambda: "lr 0.03 -&gt; 0.1" in v.controls.events.value)  # shown once applied
     _wait(lambda: v.pg.history["lr"][-1] == 0.1)
     assert v.pg.playing and v.pg.error is None

@@ -149,7 +149,7 @@ class Controls:
         """Show the playground's settings and events (after a reset, a refusal, code)."""
         import ipywidgets as W
 
-        s = self.pg.settings
+        s = self.pg.next_settings  # a change waiting for the next epoch is not undone
         self._syncing = True
         try:
             for key, widget in self.widgets.items():

@@ -85,6 +85,12 @@ class Playground:
         return self._thread is not None and self._thread.is_alive() and not self._halt.is_set()
 
     @property
+    def next_settings(self) -> dict:
+        """The settings from the next epoch on: those in use plus the changes waiting."""
+        with self._lock:
+            return {**self.settings, **dict(self._pending)}
+
+    @property
     def config(self) -> dict:
         """Everything that makes this run: ``playground(**pg.config)`` replays it exactly."""
         with self._lock:
