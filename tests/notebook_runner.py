@@ -10,9 +10,10 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# 0 when pyplot was never imported (a lesson that draws only with Agg figures or widgets)
 OPEN_FIGURES = (
-    "import sys\n'matplotlib.pyplot' in sys.modules "
-    "and len(sys.modules['matplotlib.pyplot'].get_fignums())"
+    "import sys\n"
+    "len(sys.modules['matplotlib.pyplot'].get_fignums()) if 'matplotlib.pyplot' in sys.modules else 0"
 )
 
 

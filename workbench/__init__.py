@@ -18,6 +18,7 @@ from workbench.fit import evaluate, fit, pick_device
 from workbench.history import History
 from workbench.interrupt import Interrupted, last_history
 from workbench.live import LiveCurve
+from workbench.playground import Playground, playground
 
 __version__ = "0.1.0"
 
@@ -67,6 +68,7 @@ __all__ = [
     "History",
     "Interrupted",
     "LiveCurve",
+    "Playground",
     "data",
     "evaluate",
     "explore",
@@ -74,6 +76,7 @@ __all__ = [
     "last_history",
     "models",
     "pick_device",
+    "playground",
     "plots",
     "stopping",
     "summary",

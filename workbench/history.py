@@ -27,6 +27,9 @@ class History(dict):
         The epoch and reason the run stopped early; None when it ran all its epochs.
     best_epoch : int or None
         1-based epoch of the best monitored value.
+    events : list of str
+        Changes made during the run, e.g. ``"epoch 31: lr 0.03 -> 0.3"`` (the playground
+        records them; `fit` leaves the list empty).
 
     >>> h = History({"epoch": [1, 2], "val_loss": [0.5, 0.4]})
     >>> h.append(epoch=3, val_loss=0.45)
@@ -40,6 +43,7 @@ class History(dict):
         self.mode = mode
         self.stop = None
         self.best_epoch = None
+        self.events = []
 
     @property
     def epochs(self) -> int:
@@ -77,6 +81,7 @@ class History(dict):
             "best_epoch": self.best_epoch,
             "monitor": self.monitor,
             "mode": self.mode,
+            "events": list(self.events),
         }
 
     @classmethod
@@ -91,6 +96,7 @@ class History(dict):
         if data.get("stop"):
             h.stop = Stop(**data["stop"])
         h.best_epoch = data.get("best_epoch")
+        h.events = list(data.get("events", []))
         return h
 
     def to_json(self) -> str:

@@ -1,0 +1,156 @@
+"""The playground's speed: epochs a second, redraws a second, and exact replay.
+
+On the issue's workload (500 points of XOR, an 8-8 tanh network, Adam, batch 16, one CPU
+thread) it measures, interleaved over repeats so a slow spell on a shared machine hits all
+alike:
+
+- `tight loop`: a hand-written loop doing the same arithmetic (the machine's speed);
+- `step`: epochs a second of the synchronous API (no view);
+- `play`: epochs a second while playing on the worker thread with the live view attached
+  (its pushes go to a stand-in page that only counts them), and the view's pushes a second;
+- `replay`: whether ``playground(**pg.config)`` rebuilds a run steered while it played
+  (learning rate, batch norm and noise changed mid-run) to the identical history.
+
+The button/slider-to-page latency is measured in the browser by
+tests/test_browser_playground.py.
+
+    python benchmarks/bench_playground.py [--seconds 3] [--repeats 3] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import torch
+
+import workbench as wb
+
+SETTINGS = {"problem": "xor", "n": 500, "hidden": "8, 8"}
+
+
+class CountingPage:
+    """Stands in for the browser: counts the messages the chart sends."""
+
+    def __init__(self):
+        self.messages = 0
+
+    def send(self, diff):
+        self.messages += 1
+
+    @property
+    def state(self):
+        return None
+
+    @state.setter
+    def state(self, value):  # the full copy sent every few seconds redraws the page too
+        self.messages += 1
+
+
+def bench_tight(seconds: float) -> float:
+    """A hand-written loop doing the same arithmetic, without history, rules or events."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    from workbench.models import MLP
+
+    pg = wb.playground(**SETTINGS)
+    (X, y), (X_val, y_val) = pg.run.train, pg.run.val
+    model = MLP((2, 8, 8, 2), activation=nn.Tanh)
+    opt = torch.optim.Adam(model.parameters(), lr=0.03, fused=True)
+    gen = torch.Generator().manual_seed(0)
+    start, epochs = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        model.train()
+        perm = torch.randperm(len(X), generator=gen)
+        for i in range(0, len(X), 16):
+            idx = perm[i : i + 16]
+            loss = F.cross_entropy(model(X[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            F.cross_entropy(model(X_val), y_val).item()
+        epochs += 1
+    return epochs / (time.perf_counter() - start)
+
+
+def bench_step(seconds: float) -> float:
+    pg = wb.playground(**SETTINGS)
+    pg.step(5)  # warm up
+    start, epochs = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        pg.step(5)
+        epochs += 5
+    return epochs / (time.perf_counter() - start)
+
+
+def bench_play(seconds: float, view: bool) -> tuple[float, float]:
+    pg = wb.playground(**SETTINGS)
+    page = None
+    if view:
+        from workbench.playview import PlaygroundView
+
+        v = PlaygroundView(pg)
+        page = CountingPage()
+        v.chart.connect(page)
+    pg.step(5)
+    first = pg.epoch
+    start = time.perf_counter()
+    pg.play()
+    time.sleep(seconds)
+    pg.pause()
+    took = time.perf_counter() - start
+    rate = (pg.epoch - first) / took
+    pushes = page.messages / took if page else 0.0
+    pg.close()
+    return rate, pushes
+
+
+def replay_identical() -> bool:
+    pg = wb.playground(**SETTINGS, stop=wb.stopping.Patience(50)).play()
+    for change in ({"lr": 0.1}, {"batch_norm": True}, {"noise": 0.2}):
+        time.sleep(0.3)
+        pg.set(**change)
+    time.sleep(0.3)
+    pg.pause()
+    again = wb.playground(**pg.config)
+    same = again.history.to_json() == pg.history.to_json()
+    print(f"replay of {pg.epoch} epochs with events {pg.history.events}: identical={same}")
+    return same
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", help="write the numbers to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = {"tight loop": [], "step": [], "play": [], "play + view": [], "pushes/s": []}
+    for _ in range(args.repeats):
+        rows["tight loop"].append(bench_tight(args.seconds))
+        rows["step"].append(bench_step(args.seconds))
+        rows["play"].append(bench_play(args.seconds, view=False)[0])
+        rate, pushes = bench_play(args.seconds, view=True)
+        rows["play + view"].append(rate)
+        rows["pushes/s"].append(pushes)
+    medians = {k: statistics.median(v) for k, v in rows.items()}
+    env = f"{platform.machine()}, torch {torch.__version__}, 1 thread"
+    print(f"playground, {SETTINGS}, {env}, median of {args.repeats}:")
+    for name, value in medians.items():
+        unit = "redraws/s" if name == "pushes/s" else "epochs/s"
+        print(f"  {name:12s} {value:7.1f} {unit}   (all: {[round(v, 1) for v in rows[name]]})")
+    same = replay_identical()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"env": env, "settings": SETTINGS, "median": medians, "all": rows,
+                       "replay_identical": same}, f, indent=1)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
