@@ -171,8 +171,8 @@ def test_notebook_runs_and_slider_repaints_fast(lab):
             assert not [e for e in errors if "Error" in e or "Traceback" in e], errors
             slider = page.locator(".widget-slider .noUi-handle").first
             slider.wait_for(timeout=30_000)
-            img = page.locator(".jp-OutputArea-output img.widget-image").first
-            img.wait_for(timeout=30_000)
+            img = page.locator(".jp-OutputArea-output canvas.wb-explore-marks").first
+            img.wait_for(timeout=30_000)  # the explorer's stop markers, drawn by the page
 
             cells = page.locator(".jp-Notebook .jp-Cell")
             live_out = cells.nth(1).locator(".jp-OutputArea")
@@ -193,7 +193,8 @@ def test_notebook_runs_and_slider_repaints_fast(lab):
                 """(el) => {
                     window.__paints = [];
                     new MutationObserver(() => window.__paints.push(performance.now()))
-                        .observe(el, {attributes: true, attributeFilter: ['src']});
+                        .observe(el.parentElement, {attributes: true,
+                                 attributeFilter: ['data-drawn']});
                 }""",
                 img.element_handle(),
             )

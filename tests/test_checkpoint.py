@@ -11,6 +11,7 @@ import torch
 
 import workbench as wb
 from workbench import checkpoint as ck
+from workbench import files
 from workbench.models import MLP, SmallCNN
 from workbench.resume import TrainingState
 from workbench.stopping import Patience, Threshold
@@ -342,7 +343,7 @@ def test_a_full_disk_leaves_the_previous_checkpoint_untouched(monkeypatch, full_
         f.write(b"x" * 1000)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(ck.torch, "save", full_disk)
+    monkeypatch.setattr(torch, "save", full_disk)
     with pytest.raises(ck.CheckpointError, match="epoch-0001.pt.*No space left.*untouched"):
         ck.save(path, state)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["epoch-0001.pt"]
@@ -374,10 +375,10 @@ def test_a_read_only_folder_keeps_its_checkpoint(monkeypatch, tmp_path):
     path = tmp_path / "a.pt"
     ck.save(path, {"format": ck.FORMAT, "n": 1})
 
-    def denied(**kw):  # what mkstemp raises in a read-only folder (root ignores chmod)
-        raise PermissionError(errno.EACCES, "Permission denied", kw["dir"])
+    def denied(path):  # what os.open raises in a read-only folder (root ignores chmod)
+        raise PermissionError(errno.EACCES, "Permission denied", str(path.parent))
 
-    monkeypatch.setattr(ck.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(files, "_create_temp", denied)
     with pytest.raises(ck.CheckpointError, match="Permission denied"):
         ck.save(path, {"format": ck.FORMAT, "n": 2})
     assert ck.load(path)["n"] == 1
@@ -387,4 +388,4 @@ def test_latest_ignores_temporary_files_and_the_next_save_removes_them(digits, t
     assert ck.latest(tmp_path / "missing") is None and ck.latest(tmp_path) is None
     (tmp_path / ".epoch-0009.pt.abc123.tmp").write_bytes(b"half a checkpoint")
     wb.fit(small(), digits, epochs=1, checkpoint=tmp_path, resume="last", device="cpu")
-    assert os.listdir(tmp_path) == ["epoch-0001.pt"]
+    assert os.listdir(tmp_path) == ["epoch-0001.pt"], "the lock file goes when the run ends"

@@ -1,5 +1,6 @@
 """Datasets split and scale as documented; models build deterministically from a seed."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -50,11 +51,44 @@ def test_digits_as_images():
         ({"train_size": 0}, "train_size"),
         ({"label_noise": 2.0}, "label_noise"),
         ({"name": "iris", "images": True}, "images"),
+        ({"name": "moons", "noise": float("nan")}, "noise=nan must be a finite number"),
+        ({"name": "line", "noise": float("inf")}, "noise=inf must be a finite number"),
+        ({"name": "line", "noise": -1.0}, "noise=-1.0 must be a finite number of at least 0"),
+        ({"name": "moons", "n_samples": 0}, "n_samples=0 must be at least 1 row"),
+        ({"name": "line", "n_samples": 2.5}, "n_samples=2.5 must be a whole number"),
+        ({"name": "blobs", "n_samples": 12}, "12 rows of 'blobs' are too few to split"),
+        ({"seed": -1}, "seed=-1 must be a whole number of at least 0"),
+        ({"seed": 1.5}, "seed=1.5 must be a whole number"),
+        ({"name": "iris", "n_samples": 50}, "n_samples=50 has no effect on 'iris'.*train_size"),
+        ({"name": "digits", "noise": 0.3}, "noise=0.3 has no effect on 'digits'.*label_noise"),
+        ({"name": "blobs", "noise": 0.3}, "noise=0.3 has no effect on 'blobs'"),
+        ({"name": "line", "label_noise": 0.3}, "label_noise=0.3 has no effect on 'line'.*noise="),
     ],
 )
 def test_bad_arguments_say_what_is_wrong(kwargs, word):
     with pytest.raises(ValueError, match=word):
         wb.data.load(**kwargs)
+
+
+def test_the_options_a_dataset_takes_still_apply():
+    moons = wb.data.load("moons", n_samples=100, noise=0.0, seed=3)
+    rows = sum(len(part[0]) for part in (moons.train, moons.val, moons.test))
+    assert rows == 100, "n_samples=100 should make 100 moons in all"
+    X, y = (t[:, 0].double().numpy() for t in wb.data.load("line", noise=0.0).train)
+    residual = y - np.polyval(np.polyfit(X, y, 1), X)
+    assert abs(residual).max() < 1e-4, "noise=0 should put every point on the line"
+
+
+def test_from_tensors_takes_numpy_and_counts_classes_in_every_split():
+    X = np.zeros((6, 2), dtype=np.float32)
+    train, val, test = (X, np.array([0, 1, 0, 1, 0, 1])), (X, np.zeros(6, int)), (X, np.full(6, 2))
+    data = wb.data.from_tensors(train, val, test)
+    assert isinstance(data.train[0], torch.Tensor), "NumPy arrays become tensors"
+    assert data.task == "classification", "integer labels mean classification"
+    assert data.n_classes == 3, "a label seen only in the test split is still a class"
+    assert wb.data.from_tensors(train, val, n_classes=5).n_classes == 5, "given n_classes wins"
+    with pytest.raises(ValueError, match=r"the val split must be an \(X, y\) pair"):
+        wb.data.from_tensors(train, X)
 
 
 def test_models_are_seeded_and_leave_global_rng_alone():

@@ -84,7 +84,7 @@ def test_plot_history_draws_the_stop_line_with_its_reason():
     stop = [line for line in ax.get_lines() if line.get_label().startswith("stop")]
     assert len(stop) == 1
     assert list(stop[0].get_xdata()) == [17, 17]
-    assert "no improvement for 5 epochs" in stop[0].get_label()
+    assert "no improvement for 5 epochs" in " ".join(stop[0].get_label().split())
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any("stop @ 17" in t for t in legend)
 
@@ -122,3 +122,75 @@ def test_png_bytes_of_an_untracked_figure():
     axes[0].plot([1, 2], [3, 4])
     png = png_bytes(fig)
     assert png.startswith(b"\x89PNG")
+
+
+def small_texts(fig, px=11):
+    """Visible, non-empty texts of `fig` drawn smaller than `px` screen pixels at its dpi."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    return [
+        (t.get_text(), round(t.get_fontsize() * fig.dpi / 72, 1))
+        for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip() and t.get_fontsize() * fig.dpi / 72 < px
+    ]
+
+
+def crossings(ax):
+    """Lines of `ax` (curves, best markers, stop lines) with a point drawn inside its legend."""
+    import numpy as np
+
+    box = ax.get_legend().get_window_extent()
+    crossing = []
+    for line in ax.get_lines():
+        xy = line.get_transform().transform(line.get_xydata())
+        # points along each segment, so a line passing through the box is seen too
+        pts = [
+            a + (b - a) * t for a, b in zip(xy, xy[1:], strict=False) for t in np.linspace(0, 1, 30)
+        ]
+        pts = pts or list(xy)
+        if any(box.contains(*p) for p in pts):
+            crossing.append(line.get_label())
+    return crossing
+
+
+@pytest.mark.parametrize("dpi", [56, 72, 100])
+def test_plots_are_readable_on_a_projector(dpi):
+    """Every label at least 11 px at 100% zoom, whatever the figure's dpi."""
+    h = u_shaped()
+    h.stop = Stop(17, "val_loss did not improve by more than 0 for 5 epochs; best 0.5", "Patience")
+    for draw in (plot_history, plot_accuracy):
+        fig, ax = plt.subplots(figsize=(6, 3), dpi=dpi)
+        draw(h, ax)
+        assert small_texts(fig) == [], f"texts under 11 px at dpi {dpi}: {small_texts(fig)}"
+    fig, ax = plt.subplots(figsize=(6, 3), dpi=dpi)
+    plot_runs({"no BN": u_shaped(bottom=10), "BN": u_shaped(bottom=20)}, ax)
+    assert small_texts(fig) == [], f"texts under 11 px at dpi {dpi}: {small_texts(fig)}"
+
+
+def test_no_curve_marker_or_stop_line_crosses_the_legend():
+    h = u_shaped()
+    h.stop = Stop(29, "no improvement for 5 epochs", "Patience")  # a stop line at the right edge
+    fig, ax = plt.subplots(figsize=(6, 3), dpi=72)
+    plot_history(h, ax)
+    fig.canvas.draw()
+    assert crossings(ax) == [], f"drawn across the legend: {crossings(ax)}"
+    fig, ax = plt.subplots(figsize=(6, 3), dpi=72)
+    plot_runs({"a": u_shaped(bottom=3), "b": u_shaped(bottom=28)}, ax)
+    fig.canvas.draw()
+    assert crossings(ax) == [], f"drawn across the legend: {crossings(ax)}"
+
+
+def test_mode_of_resolves_auto_as_fit_does():
+    """A history recorded with mode="auto" is lower-is-better for a loss, higher for accuracy."""
+    assert mode_of("val_loss", History(monitor="val_loss", mode="auto")) == "min"
+    assert mode_of("val_acc", History(monitor="val_acc", mode="auto")) == "max"
+
+
+def test_doctests():
+    import doctest
+
+    import workbench.plots
+
+    result = doctest.testmod(workbench.plots)
+    assert result.failed == 0 and result.attempted > 0, f"{result.failed} doctest(s) failed"

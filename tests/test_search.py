@@ -1,9 +1,15 @@
 """Successive halving, best-so-far curves, and the Optuna glue of workbench.search."""
 
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 
 from workbench import data as wb_data
 from workbench import search
@@ -84,3 +90,54 @@ def test_two_workers_share_one_study(tmp_path):
     assert [w.exitcode for w in workers] == [0, 0]
     trials = optuna.load_study(study_name="s", storage=storage).trials
     assert len(trials) == 2 and len({t.user_attrs["pid"] for t in trials}) == 2
+
+
+@pytest.mark.slow
+def test_a_sigkilled_workers_trial_is_failed_and_retried_by_a_survivor(tmp_path):
+    storage = f"sqlite:///{tmp_path}/study.db"
+    optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    worker = [sys.executable, "-m", "workbench.search", "--storage", storage, "--study", "s",
+              "--heartbeat", "1", "--grace", "2"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    started = time.monotonic()
+
+    def wait_for(what, condition):
+        while time.monotonic() - started < 90:
+            trials = optuna.load_study(study_name="s", storage=storage).trials
+            if found := condition(trials):
+                return found
+            time.sleep(0.3)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def running(pid):
+        return lambda trials: [t for t in trials if t.user_attrs.get("pid") == pid]
+
+    # One worker with a trial that never ends, one that runs short trials for up to 90 s
+    # (it is stopped once the retry is done); both start at once, as on a cluster.
+    doomed = subprocess.Popen([*worker, "--trials", "1", "--epochs", "100000"], env=env)
+    survivor = subprocess.Popen([*worker, "--trials", "0", "--epochs", "5", "--timeout", "90"],
+                                env=env)  # fmt: skip
+    try:
+        dead = wait_for("the first worker's trial", running(doomed.pid))[0]
+        wait_for("the survivor's first trial", running(survivor.pid))
+        doomed.send_signal(signal.SIGKILL)  # no chance to mark its trial failed
+        doomed.wait(timeout=30)
+        killed = time.monotonic()
+        retried = wait_for("the retry", lambda trials: [
+            t for t in trials if retried_from(t) == dead.number and t.state == TrialState.COMPLETE
+        ])[0]  # fmt: skip
+    finally:
+        for p in (doomed, survivor):
+            p.kill()
+            p.wait(timeout=30)
+    print(f"killed after {killed - started:.1f} s, retried {time.monotonic() - killed:.1f} s later")
+    dead = optuna.load_study(study_name="s", storage=storage).trials[dead.number]
+    assert dead.state == TrialState.FAIL, f"a dead worker's trial must not stay {dead.state}"
+    assert retried.user_attrs["pid"] == survivor.pid and retried.params == dead.params, (
+        "the retry runs in the surviving worker, with the same hyperparameters"
+    )
+
+
+def retried_from(trial):
+    retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+    return (retry or optuna.storages.RetryFailedTrialCallback).retried_trial_number(trial)

@@ -3,32 +3,31 @@
 A checkpoint is one file holding everything `fit` needs to continue: the weights, the
 optimizer and scheduler, the history, the run's settings and every random generator's
 state, so a resumed run ends bit-identical (on the CPU) to one that never stopped. Files are
-written to a temporary name and renamed (a crash leaves the old file whole), and read with
-``torch.load(weights_only=True)``, which refuses anything that could run code. What goes
-into the file, and how a run is put back together from it, is in `workbench.resume`.
+written atomically with a checksum of their contents and read with
+``torch.load(weights_only=True)``, which refuses anything that could run code (both in
+`workbench.files`). A `Checkpointer` decides when to save and what to keep, and locks its
+folder for the run (`workbench.lock`). What goes into the file, and how a run is put back
+together from it, is in `workbench.resume`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import os
 import re
-import tempfile
-import warnings
 from pathlib import Path
 from typing import NamedTuple
 
-import torch
 from torch import nn
+
+from workbench import files
+from workbench.files import CheckpointError
+from workbench.lock import FolderLock, FolderLocked
+from workbench.stopping import resolve_mode
 
 FORMAT, VERSION = "workbench-checkpoint", 1
 _NAME = re.compile(r"epoch-(\d+)\.pt")
-
-
-class CheckpointError(Exception):
-    """A checkpoint cannot be written, read, or used for this model or run."""
 
 
 class LoadedKeys(NamedTuple):
@@ -40,42 +39,18 @@ class LoadedKeys(NamedTuple):
 
 
 def save(path: str | os.PathLike, state: dict) -> None:
-    """Write `state` to `path` atomically: the file is either the old one or the new one.
+    """Write `state`, with a checksum of its contents, to `path` atomically.
 
-    The state goes to a temporary file in the same folder, is flushed to the disk, and is
-    then renamed over `path`; a crash or a full disk at any moment leaves the old file whole.
+    The file is either the old one or the new one, whatever happens meanwhile (see
+    `workbench.files.write`); an interrupt is raised once the new file is complete. The
+    file gets the permissions the umask gives new files (usually readable by everyone).
 
     Raises
     ------
     CheckpointError
         The folder cannot be written or the disk is full (the old file is untouched).
     """
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise CheckpointError(f"cannot write a checkpoint in {path.parent}: {e}") from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())  # the bytes are on the disk before the name points at them
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError | RuntimeError):
-            raise CheckpointError(
-                f"could not write {path} ({e}); the previous file is untouched"
-            ) from e
-        raise
-    if os.name == "posix":  # make the rename itself survive a power cut
-        with contextlib.suppress(OSError):
-            fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+    files.write(Path(path), {**state, "checksum": files.checksum(state)})
 
 
 def load(path: str | os.PathLike) -> dict:
@@ -92,24 +67,14 @@ def load(path: str | os.PathLike) -> dict:
     FileNotFoundError
         There is no file at `path`.
     CheckpointError
-        The file is empty, truncated, not a workbench checkpoint, or holds objects that
-        could run code when loaded (those are refused, not run).
+        The file cannot be read, is empty, not a PyTorch file, truncated, damaged (its
+        checksum does not match), not a workbench checkpoint, or holds objects that could
+        run code when loaded (those are refused, not run).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
-    try:
-        with warnings.catch_warnings():  # a refused file need not warn about its pickle protocol
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        why = (
-            "it holds Python objects other than tensors and plain values, which could run "
-            "code when loaded, so safe loading refused it"
-            if "Weights only load failed" in str(e)
-            else f"it is empty, truncated or damaged ({type(e).__name__}: {str(e)[:200]})"
-        )
-        raise CheckpointError(f"{path} is not a valid workbench checkpoint: {why}") from None
+    state = files.read(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not a valid workbench checkpoint: it is a PyTorch file without the "
@@ -117,7 +82,24 @@ def load(path: str | os.PathLike) -> dict:
         )
     if state.get("version", 0) > VERSION:
         raise CheckpointError(f"{path} was written by a newer workbench; upgrade to read it")
+    # Files written before checksums existed have none; every file `save` writes has one.
+    if state.pop("checksum", None) not in (None, files.checksum(state)):
+        raise CheckpointError(
+            f"{path} is damaged: its contents do not match the checksum stored when it was "
+            "saved (a changed bit on the disk or in a copy); use another checkpoint, or copy "
+            "this one again from where it came"
+        )
     return state
+
+
+def require(state: dict, keys, path) -> None:
+    """Raise a CheckpointError naming the `keys` that `state` (read from `path`) lacks."""
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise CheckpointError(
+            f"{path} has the workbench format marker but lacks {', '.join(missing)}: it was "
+            "not written by fit (or was edited); resume from a checkpoint that fit saved"
+        )
 
 
 def load_weights(
@@ -143,7 +125,9 @@ def load_weights(
     LoadedKeys
         ``(missing, unexpected, mismatched)``: all empty when everything matched.
     """
-    weights = load(path)["model"]
+    state = load(path)
+    require(state, ["model"], path)
+    weights = state["model"]
     weights = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
     if not weights:
         raise CheckpointError(f"no weights in {path} start with prefix={prefix!r}")
@@ -222,21 +206,32 @@ class Checkpointer:
     Parameters
     ----------
     folder : str or Path
-        Where the files go: ``epoch-0007.pt`` for epoch 7. Created if needed.
+        Where the files go: ``epoch-0007.pt`` for epoch 7. Created if needed. A run locks
+        it while it trains, so that a second run cannot write there at the same time.
     every : int
         Save every this many epochs (and always after the last epoch).
     keep_last : int
         Keep the newest this many checkpoints (at least 1: the latest is always kept).
     keep_best : int
         Also keep the best this many by `monitor`.
-    monitor, mode : str, optional
-        The metric that ranks checkpoints for `keep_best`; None means fit's monitor and mode.
+    monitor : str, optional
+        The metric that ranks checkpoints for `keep_best`; None means fit's monitor.
+    mode : "auto", "min" or "max"
+        Whether lower or higher `monitor` is better; "auto" means higher for accuracies and
+        lower otherwise (fit's own mode when `monitor` is None).
+    discard_newer : bool
+        Allow resuming from an older checkpoint of this folder although newer ones exist:
+        they belong to the timeline the resumed run replaces, and are deleted as it saves.
+        Without it such a resume is refused before training, and nothing is deleted.
 
     >>> Checkpointer("runs/mlp", every=5, keep_best=1)
-    Checkpointer('runs/mlp', every=5, keep_last=1, keep_best=1, monitor=None, mode=None)
+    Checkpointer('runs/mlp', every=5, keep_last=1, keep_best=1, monitor=None, mode='auto')
     """
 
-    def __init__(self, folder, *, every=1, keep_last=1, keep_best=0, monitor=None, mode=None):
+    def __init__(
+        self, folder, *, every=1, keep_last=1, keep_best=0, monitor=None, mode="auto",
+        discard_newer=False,
+    ):  # fmt: skip
         for name, value, low in (
             ("every", every, 1),
             ("keep_last", keep_last, 1),
@@ -244,17 +239,19 @@ class Checkpointer:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
-        if mode not in (None, "min", "max"):
-            raise ValueError(f"mode must be 'min', 'max' or None, got {mode!r}")
         if monitor is not None and not isinstance(monitor, str):
             raise ValueError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
+        resolve_mode(monitor or "", mode)  # a bad mode fails here, not after an epoch
         self.folder, self.every, self.keep_last = Path(folder), every, keep_last
-        self.keep_best, self.monitor, self.mode = keep_best, monitor, mode
+        self.keep_best, self.monitor, self.mode = keep_best, monitor, mode or "auto"
+        self.discard_newer = bool(discard_newer)
+        self._lock = None
 
     def __repr__(self) -> str:
+        newer = ", discard_newer=True" if self.discard_newer else ""
         return (
             f"Checkpointer({str(self.folder)!r}, every={self.every}, keep_last={self.keep_last}, "
-            f"keep_best={self.keep_best}, monitor={self.monitor!r}, mode={self.mode!r})"
+            f"keep_best={self.keep_best}, monitor={self.monitor!r}, mode={self.mode!r}{newer})"
         )
 
     @classmethod
@@ -266,23 +263,56 @@ class Checkpointer:
             raise TypeError(f"checkpoint={checkpoint!r} must be a folder or a Checkpointer")
         return cls(checkpoint)
 
+    def claim(self) -> None:
+        """Create the folder if needed and lock it for this run (released when `fit` ends).
+
+        Raises
+        ------
+        CheckpointError
+            The folder cannot be created or written, or another run holds it.
+        """
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CheckpointError(f"cannot create the checkpoint folder {self.folder}: {e}") from e
+        try:
+            self._lock = FolderLock(self.folder)
+        except FolderLocked as e:
+            raise CheckpointError(str(e)) from None
+        except OSError as e:  # the lock file is the first thing written: found before epoch 1
+            raise CheckpointError(
+                f"cannot write checkpoints in {self.folder} ({e.strerror}); choose a folder "
+                "you can write to (checkpoint=...), or ask its owner for write permission"
+            ) from None
+
+    def check_newer(self, epoch: int, path) -> None:
+        """Refuse to resume from `epoch` (file `path`) while this folder holds later ones."""
+        newer = sorted(p.name for e, p in _saved(self.folder).items() if e > epoch)
+        if newer and not self.discard_newer:
+            raise CheckpointError(
+                f"resuming from {Path(path).name} would replace the later checkpoints in "
+                f"{self.folder}: {', '.join(newer)}. Nothing was deleted. Save the resumed run "
+                "into a new folder (checkpoint=...), or pass "
+                f"checkpoint=Checkpointer({str(self.folder)!r}, discard_newer=True) to let "
+                "it delete them"
+            )
+
     def save(self, state: dict) -> Path:
         """Write `state` as ``epoch-NNNN.pt`` atomically, then prune by the policy."""
         epoch = state["epoch"]
         path = self.folder / f"epoch-{epoch:04d}.pt"
         save(path, state)
         history = state["history"]
-        self._prune(
-            epoch,
-            history["metrics"],
-            self.monitor or history["monitor"],
-            self.mode or history["mode"],
-        )
+        monitor = self.monitor or history["monitor"]
+        auto = self.monitor is None and self.mode == "auto"  # ranked as fit ranks
+        self._prune(epoch, history["metrics"], monitor, history["mode"] if auto else
+                    resolve_mode(monitor, self.mode))  # fmt: skip
         return path
 
     def _prune(self, epoch: int, metrics: dict, monitor: str, mode: str) -> None:
         saved = _saved(self.folder)
-        # Files past `epoch` belong to a timeline this run has replaced (it resumed earlier).
+        # Files past `epoch` belong to a timeline this run has replaced: it resumed earlier,
+        # which `check_newer` allows only with discard_newer=True.
         older = sorted(e for e in saved if e <= epoch)
         keep = {epoch, *older[-self.keep_last :]}
         if self.keep_best:
@@ -307,5 +337,6 @@ __all__ = [
     "latest",
     "load",
     "load_weights",
+    "require",
     "save",
 ]

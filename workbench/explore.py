@@ -1,118 +1,28 @@
 """Replay stop rules over a recorded run with sliders: where would each setting have stopped?
 
-Nothing here trains. `summary` replays one rule over a history and returns the numbers a
-lesson asserts on; `explore` wires sliders to it and moves markers on a plot of the
-recorded curves. The plot is one Agg figure whose curves are drawn once: a slider only moves
-the stop markers (blitted onto the saved background) and sends a new PNG to an `Image`
-widget, which is fast enough to follow a dragged slider under the default inline backend.
+Nothing here trains. `replay.summary` gives the numbers; `explore` wires sliders to it and
+moves markers on a plot of the recorded curves. The plot is one Agg figure whose curves are
+drawn once: a slider only moves the stop markers (blitted onto the saved background) and
+sends a new PNG to an `Image` widget, fast enough to follow a dragged slider under the
+default inline backend. The displayed output also carries that PNG as ``image/png``, so a
+saved notebook opened without a kernel (or on GitHub) shows a picture, not widget text.
 """
 
 from __future__ import annotations
 
-import html
-import math
+import base64
 from collections.abc import Mapping, Sequence
 
-from workbench import stopping
-from workbench.plots import agg_figure, best_of, epochs_of, mode_of, png_bytes
+from workbench import explain, marks, stopping
+from workbench.plots import agg_figure, best_of, epochs_of, font_pt, mode_of, png_bytes, readable
+from workbench.replay import check_runs, repeat_groups, summary
+from workbench.sliders import Slot, default_rule, tunable_rules
 
 # marker colours per compared rule (hex: they are used in HTML too), apart from the curves'
 COLORS = ("#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22")
 CURVE_COLORS = {"train": "tab:blue", "val": "tab:orange", "test": "tab:gray"}
-
-
-def _at(values, epoch):
-    return values[epoch - 1] if values and epoch and epoch <= len(values) else None
-
-
-def summary(history: Mapping, rule, *, test_metric: str | None = None) -> dict:
-    """Replay `rule` over a recorded history and say what stopping there would have given.
-
-    Parameters
-    ----------
-    history : mapping
-        Metric name -> per-epoch floats of a finished run.
-    rule : callable
-        A stop rule, e.g. ``stopping.Patience(5)``.
-    test_metric : str, optional
-        The held-out score to report; default ``test_acc``, else ``test_loss``, if recorded.
-
-    Returns
-    -------
-    dict
-        ``stop_epoch`` (None if the rule never fires), ``reason``, ``epochs`` (recorded),
-        ``epoch`` (the last epoch that runs), ``epochs_saved``, ``monitor``, ``value`` (the
-        monitored value there), ``best_epoch``/``best_value`` (over the whole run),
-        ``restored_epoch`` (best up to the stop by the run's monitor, ``history.monitor`` or
-        val_loss: what ``fit(restore_best=True)`` would load), ``test_metric``, ``test``
-        (there), ``test_restored``, ``test_at_best`` (at the run's best epoch),
-        ``best_test``/``best_test_epoch``.
-
-    >>> h = {"val_loss": [0.9, 0.5, 0.6, 0.7, 0.8], "test_acc": [0.5, 0.8, 0.7, 0.7, 0.6]}
-    >>> s = summary(h, stopping.Patience(2))
-    >>> s["stop_epoch"], s["epochs_saved"], s["test"], s["test_at_best"]
-    (4, 1, 0.7, 0.8)
-    """
-    stop = rule(history)
-    monitor = getattr(rule, "monitor", None) or getattr(history, "monitor", None) or "val_loss"
-    mode = getattr(rule, "mode", None) or mode_of(monitor, history)
-    n = len(epochs_of(history))
-    epoch = stop.epoch if stop is not None else n
-    values = list(history.get(monitor) or [])
-    best = best_of(values, mode) or (None, None)
-    # restore_best and "the best epoch in hindsight" follow the run's monitor (what fit
-    # restores by), which differs from the rule's for e.g. RelativeChange on train_loss
-    run_monitor = getattr(history, "monitor", None) or "val_loss"
-    if run_monitor not in history:
-        run_monitor = monitor
-    run_mode = getattr(history, "mode", None) if run_monitor != monitor else mode
-    run_values = list(history.get(run_monitor) or [])
-    run_best = best_of(run_values, run_mode or mode_of(run_monitor, history)) or (None, None)
-    restored = best_of(run_values[:epoch], run_mode or mode_of(run_monitor, history))
-    restored = restored or (None, None)
-    if test_metric is None:
-        test_metric = next((m for m in ("test_acc", "test_loss") if history.get(m)), None)
-    tests = list(history.get(test_metric) or []) if test_metric else []
-    best_test = best_of(tests, mode_of(test_metric)) if tests else None
-    return {
-        "rule": repr(rule),
-        "stop_epoch": stop.epoch if stop is not None else None,
-        "reason": stop.reason if stop is not None else None,
-        "epochs": n,
-        "epoch": epoch,
-        "epochs_saved": n - epoch,
-        "monitor": monitor,
-        "mode": mode,
-        "value": _at(values, epoch),
-        "best_epoch": best[0],
-        "best_value": best[1],
-        "restored_epoch": restored[0],
-        "test_metric": test_metric if tests else None,
-        "test": _at(tests, epoch),
-        "test_restored": _at(tests, restored[0]),
-        "test_at_best": _at(tests, run_best[0]),
-        "best_test": best_test[1] if best_test else None,
-        "best_test_epoch": best_test[0] if best_test else None,
-    }
-
-
-def tunable_rules() -> dict:
-    """Rule classes from `stopping.RULES` that have sliders (numeric parameters)."""
-    return {name: cls for name, cls in stopping.RULES.items() if cls.params()}
-
-
-def default_rule(cls, history: Mapping):
-    """`cls` built from its slider defaults, a threshold placed inside the data's range."""
-    rule = cls(**{name: p.default for name, p in cls.params().items()})
-    try:
-        adapted = rule.params_for(history)
-    except KeyError:
-        return rule
-    return rule.replace(**{name: p.default for name, p in adapted.items()})
-
-
-def _fmt(x) -> str:
-    return "–" if x is None else f"{x:.4g}" if isinstance(x, float) else str(x)
+STYLES = {"train": "--", "val": "-", "test": ":"}
+SPLITS = {"train": "train", "val": "validation", "test": "test"}
 
 
 class Explorer:
@@ -121,24 +31,37 @@ class Explorer:
     Attributes: `widget` (the ipywidgets box shown), `slots` (one per compared rule, each
     with `.rule`, `.dropdown`, `.sliders`), `sliders` and `dropdown` (the first slot's),
     `result`/`results` (the `Stop` or None of each rule), `summaries`, `stop_markers_x`
-    (stop epoch drawn per rule, None when hidden), `image` and `html` (the shown widgets).
+    (stop epoch drawn per rule, None when hidden), `image` (the curves' picture), `layer`
+    (the stop markers, drawn by the page over it), `html` (the numbers), `groups` (run label
+    -> the setting it repeats). `picture()` gives a PNG of the plot with its markers.
     """
 
-    def __init__(self, runs: dict, rules: Sequence, test_metric: str | None = None):
+    def __init__(self, runs: dict, rules: Sequence, test_metric=None, groups=None):
         import ipywidgets as W
 
         self.runs, self.test_metric = runs, test_metric
+        self.groups = groups or {label: label for label in runs}
         self.run = next(iter(runs))
-        self.image = W.Image(format="png", layout=W.Layout(width="auto"))
+        # the curves' picture, and over it (same grid cell) the page-drawn stop markers
+        self.image = W.Image(format="png", layout=W.Layout(width="auto", grid_area="plot"))
+        self.layer = marks.MarkLayer(layout=W.Layout(grid_area="plot"))
+        plot = W.GridBox(
+            [self.image, self.layer],
+            layout=W.Layout(grid_template_areas='"plot"', justify_items="flex-start",
+                            align_items="flex-start", width="max-content"),
+        )  # fmt: skip
         self.html = W.HTML()
-        self.slots = [_Slot(self, rule, COLORS[i % len(COLORS)]) for i, rule in enumerate(rules)]
+        self._refresh = None
+        self.slots = [Slot(self, rule, COLORS[i % len(COLORS)]) for i, rule in enumerate(rules)]
         head = []
         if len(runs) > 1:
-            self.run_picker = W.Dropdown(options=list(runs), description="run")
+            self.run_picker = W.Dropdown(
+                options=list(runs), description="run", layout=W.Layout(width="24em")
+            )
             self.run_picker.observe(self._pick_run, "value")
             head = [self.run_picker]
-        controls = W.HBox([s.box for s in self.slots])
-        self.widget = W.VBox([*head, controls, self.image, self.html])
+        controls = W.HBox([s.box for s in self.slots], layout=W.Layout(flex_flow="row wrap"))
+        self.widget = W.VBox([*head, controls, plot, self.html])
         self._draw_curves()
 
     # state for tests and lessons
@@ -177,8 +100,26 @@ class Explorer:
             for s in self.slots
         ]
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """The live widget, plus a picture of its state and a line of text beside it.
+
+        JupyterLab shows the widget when it can; a notebook opened without trust or without
+        the widget state (a fresh checkout, GitHub, nbconvert) shows the PNG instead of
+        ``VBox(children=...)``.
+        """
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}
+        bundle["image/png"] = base64.b64encode(self.picture()).decode("ascii")
+        bundle["text/plain"] = self.describe()
+        return bundle
+
+    def describe(self) -> str:
+        """One line per rule: where it stops on the run shown, and what restore_best loads."""
+        lines = []
+        for slot in self.slots:
+            s = slot.summary
+            where = "no such metric" if s is None else explain.stop_words(s)
+            lines.append(f"{slot.text}: {where}")
+        return f"Stop-rule explorer over {self.run!r}\n" + "\n".join(lines)
 
     # drawing
     def _pick_run(self, change) -> None:
@@ -189,7 +130,7 @@ class Explorer:
         """Draw the recorded curves once (the slow part), then the markers."""
         h = self.history
         acc = [m for m in ("train_acc", "val_acc", "test_acc") if h.get(m)]
-        self.fig, axes = agg_figure((8.0, 2.8), 80, 2 if acc else 1)
+        self.fig, axes = agg_figure((8.4, 3.0), 80, 2 if acc else 1)
         epochs = epochs_of(h)
         loss = [m for m in ("train_loss", "val_loss", "test_loss") if h.get(m)]
         for slot in self.slots:  # a rule may watch a column not drawn yet
@@ -199,205 +140,117 @@ class Explorer:
         self.curves = {}
         for ax, metrics in zip(axes, (loss, acc), strict=False):
             for m in metrics:
-                style = "--" if m.startswith("train") else ":" if m.startswith("test") else "-"
-                color = CURVE_COLORS.get(m.split("_")[0])
-                (line,) = ax.plot(epochs[: len(h[m])], h[m], style, color=color, label=m)
+                split = m.split("_")[0]
+                (line,) = ax.plot(
+                    epochs[: len(h[m])], h[m], STYLES.get(split, "-"),
+                    color=CURVE_COLORS.get(split), label=m,
+                )  # fmt: skip
                 self.curves[m] = line
             ax.set_xlabel("epoch")
+            ax.set_ylabel("accuracy" if metrics is acc else "loss")
             ax.grid(alpha=0.3)
         monitor = getattr(self.slots[0].rule, "monitor", "val_loss")
-        found = best_of(h.get(monitor) or [], getattr(self.slots[0].rule, "mode", mode_of(monitor)))
+        mode = getattr(self.slots[0].rule, "mode", None)
+        mode = stopping.resolve_mode(monitor, mode) if mode else mode_of(monitor, h)
+        found = best_of(h.get(monitor) or [], mode)
         if found and monitor in self.curves:
             self.curves[monitor].axes.plot(
                 epochs[found[0] - 1], found[1], "o", mfc="none", mec="k", ms=9, label="best"
             )
-        for ax in axes:
-            ax.legend(fontsize="x-small", loc="best")
+        self._legend(axes)
         for slot in self.slots:
             slot.make_markers(axes)
-        self.fig.canvas.draw()
+        self.fig.canvas.draw()  # the markers are animated: not in this picture
         self.background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+        self.image.value = png_bytes(self.fig, draw=False)
+        self.layer.geometry = marks.geometry(self.fig, axes)
+        self.layer.sliders = [
+            {name: f"IPY_MODEL_{s.model_id}" for name, s in slot.sliders.items()}
+            for slot in self.slots
+        ]
+        for slot in self.slots:
+            slot.tables = {}
         self.update()
 
+    def _legend(self, axes) -> None:
+        """One legend beside the panels (outside them: no marker crosses it), by split."""
+        from matplotlib.lines import Line2D
+
+        splits = {m.split("_")[0] for m in self.curves}
+        handles = [
+            Line2D([], [], ls=STYLES[k], color=CURVE_COLORS[k], label=SPLITS[k])
+            for k in SPLITS
+            if k in splits
+        ]
+        handles.append(Line2D([], [], ls="", marker="o", mfc="none", mec="k", label="best"))
+        for slot in self.slots:
+            handles.append(Line2D([], [], color=slot.color, lw=2, label=type(slot.rule).__name__))
+        for ax in axes:
+            readable(ax)
+        self.fig.legend(handles=handles, loc="outside right upper", fontsize=font_pt(self.fig))
+
     def update(self) -> None:
-        """Replay every rule, move the markers, re-render the image, refresh the numbers."""
+        """Replay every rule, move the markers, refresh the numbers; the sliders' tables
+        follow once the drag pauses (at once outside a kernel)."""
         for slot in self.slots:
             slot.replay()
+        self.layer.marks = [self._mark(slot) for slot in self.slots]
+        self.html.value = explain.table(self)
+        self._refresh = marks.later(marks.REFRESH_S, self._fill_tables, self._refresh)
+
+    def _mark(self, slot) -> dict:
+        """Where the page draws `slot`'s marker; its dot sits on the monitored loss curve."""
+        curve = self.curves.get(getattr(slot.rule, "monitor", None))
+        on_loss = curve is not None and curve.axes is slot.dot.axes
+        s = slot.summary
+        return {
+            "color": slot.color,
+            "epoch": s["stop_epoch"] if s else None,
+            "y": s["value"] if s and on_loss else None,
+            "dot_axis": 0 if on_loss else None,
+        }
+
+    def _fill_tables(self) -> None:
+        self._refresh = None
+        for slot in self.slots:
+            slot.fill_tables()
+        self.layer.tables = [dict(slot.tables) for slot in self.slots]
+
+    def picture(self) -> bytes:
+        """A PNG of the explorer's plot as it is now: curves and stop markers."""
         canvas = self.fig.canvas
         canvas.restore_region(self.background)
         for slot in self.slots:
             for artist in slot.lines + [slot.dot]:
                 if artist.get_visible():
                     artist.axes.draw_artist(artist)
-        self.image.value = png_bytes(self.fig, draw=False)
-        self.html.value = self._table()
-
-    def _table(self) -> str:
-        rows = [
-            (
-                "rule",
-                lambda sl, s: f"<b style='color:{sl.color}'>{html.escape(_short(sl.rule))}</b>",
-            )
-        ]
-        rows += [
-            ("stops after epoch", _stop_text),
-            ("epochs saved", lambda sl, s: f"{s['epochs_saved']} of {s['epochs']}"),
-            ("monitored there", _value_text),
-            ("test score there", _test_text),
-        ]
-        body = "".join(
-            f"<tr><th style='text-align:left;padding-right:1em'>{name}</th>"
-            + "".join(
-                f"<td style='padding-right:2em'>{cell(sl, sl.summary)}</td>" for sl in self.slots
-            )
-            + "</tr>"
-            for name, cell in rows
-            if all(sl.summary for sl in self.slots) or name == "rule"
-        )
-        notes = "".join(
-            f"<div style='color:{sl.color}'>{html.escape(sl.note)}</div>"
-            for sl in self.slots
-            if sl.note
-        )
-        return f"<table style='font-size:90%'>{body}</table>{notes}{self._across_runs()}"
-
-    def _across_runs(self) -> str:
-        if len(self.runs) < 2:
-            return ""
-        parts = []
-        for slot in self.slots:
-            try:
-                sums = [
-                    summary(h, slot.rule, test_metric=self.test_metric) for h in self.runs.values()
-                ]
-            except (KeyError, ValueError):
-                continue
-            tests = [s["test"] for s in sums if s["test"] is not None]
-            mean_test = f", test there {sum(tests) / len(tests):.4g}" if tests else ""
-            mean = sum(s["epoch"] for s in sums) / len(sums)
-            never = sum(s["stop_epoch"] is None for s in sums)
-            never = f" ({never} never stop)" if never else ""
-            saved = sum(s["epochs_saved"] for s in sums) / len(sums)
-            parts.append(
-                f"<div style='color:{slot.color}'>over all {len(sums)} runs: stops after epoch "
-                f"{mean:.1f} on average{never}{mean_test}, {saved:.1f} epochs saved</div>"
-            )
-        return "".join(parts)
+        return png_bytes(self.fig, draw=False)
 
 
-def _short(rule) -> str:
-    """``Patience(patience=5, min_delta=0)``: the rule with its slider parameters only."""
-    names = type(rule).params() if hasattr(type(rule), "params") else {}
-    args = ", ".join(f"{k}={getattr(rule, k):g}" for k in names if hasattr(rule, k))
-    return f"{type(rule).__name__}({args})" if names else repr(rule)
+def recorded_rules(history: Mapping) -> list:
+    """The stop rule a run was trained with, as the rules to open the explorer with.
 
-
-def _stop_text(slot, s) -> str:
-    if s["stop_epoch"] is None:
-        return f"never stops within {s['epochs']} epochs"
-    return f"<b>{s['stop_epoch']}</b>"
-
-
-def _value_text(slot, s) -> str:
-    best = f"best {_fmt(s['best_value'])} @ {s['best_epoch']}"
-    return f"{s['monitor']} {_fmt(s['value'])} ({best}; restore_best loads epoch {s['restored_epoch']})"
-
-
-def _test_text(slot, s) -> str:
-    if s["test_metric"] is None:
-        return "no test score recorded"
-    return (
-        f"{s['test_metric']} {_fmt(s['test'])} (at the best val epoch {_fmt(s['test_at_best'])}; "
-        f"best of run {_fmt(s['best_test'])} @ {s['best_test_epoch']})"
-    )
-
-
-class _Slot:
-    """One rule being tuned: a dropdown, its sliders, its markers and its latest summary."""
-
-    def __init__(self, explorer: Explorer, rule, color: str):
-        import ipywidgets as W
-
-        self.explorer, self.rule, self.color = explorer, rule, color
-        self.result, self.summary, self.note, self.error = None, None, "", ""
-        self.lines, self.dot = [], None
-        names = list(tunable_rules())
-        kind = type(rule).__name__
-        self.dropdown = W.Dropdown(
-            options=names if kind in names else [kind, *names], value=kind,
-            layout=W.Layout(width="13em"),
-        )  # fmt: skip
-        self.dropdown.observe(self._pick_rule, "value")
-        self.box = W.VBox(layout=W.Layout(border=f"2px solid {color}", padding="2px", margin="2px"))
-        self._build_sliders()
-
-    def _build_sliders(self) -> None:
-        import ipywidgets as W
-
-        self.sliders = {}
-        try:
-            params = self.rule.params_for(self.explorer.history)
-        except KeyError:
-            params = self.rule.params()
-        for name, p in params.items():
-            value = getattr(self.rule, name, p.default)
-            low, high = min(p.low, value), max(p.high, value)
-            if p.kind == "int":
-                slider = W.IntSlider(value=value, min=low, max=high, step=max(1, int(p.step)))
-            else:
-                digits = max(0, -math.floor(math.log10(p.step))) if p.step > 0 else 3
-                slider = W.FloatSlider(
-                    value=value, min=low, max=high, step=p.step, readout_format=f".{digits}f"
-                )
-            slider.description, slider.tooltip = name, p.doc
-            slider.style.description_width = "8.5em"
-            slider.observe(self._move, "value")
-            self.sliders[name] = slider
-        self.box.children = [self.dropdown, *self.sliders.values()]
-
-    def _pick_rule(self, change) -> None:
-        cls = tunable_rules().get(change["new"])
-        if cls is None:
-            return
-        self.rule = default_rule(cls, self.explorer.history)
-        self._build_sliders()
-        self.explorer._draw_curves()  # the monitored curve may differ (RelativeChange: train)
-
-    def _move(self, change) -> None:
-        name = next(k for k, s in self.sliders.items() if s is change["owner"])
-        try:
-            self.rule, self.error = self.rule.replace(**{name: change["new"]}), ""
-        except (TypeError, ValueError) as error:
-            self.error = f"{name}: {error}"
-        self.explorer.update()
-
-    def make_markers(self, axes) -> None:
-        self.lines = [ax.axvline(1, color=self.color, lw=2, animated=True) for ax in axes]
-        (self.dot,) = axes[0].plot([], [], "o", color=self.color, ms=7, animated=True)
-
-    def replay(self) -> None:
-        history, self.note = self.explorer.history, self.error
-        try:
-            self.summary = summary(history, self.rule, test_metric=self.explorer.test_metric)
-        except KeyError as error:  # the rule watches a metric this run did not record
-            self.summary, self.result = None, None
-            self.note = str(error)
-        else:
-            self.result = self.rule(history)
-            if self.result is not None and not self.error:
-                self.note = f"{type(self.rule).__name__}: {self.result.reason}"
-        stop = self.summary and self.summary["stop_epoch"]
-        for line in self.lines:
-            line.set_visible(bool(stop))
-            line.set_xdata([stop or 1, stop or 1])
-        curve = self.explorer.curves.get(self.summary["monitor"]) if self.summary else None
-        self.dot.set_visible(bool(stop) and curve is not None and curve.axes is self.dot.axes)
-        if self.dot.get_visible():
-            self.dot.set_data([stop], [self.summary["value"]])
+    ``history.rule`` (set by `fit`) gives the rule with its settings; an `AnyOf` gives each
+    part that has sliders. Else ``history.stop.rule`` names the rule's class. Empty when
+    the history recorded no rule with sliders.
+    """
+    rule = getattr(history, "rule", None)
+    parts = rule.rules if isinstance(rule, stopping.AnyOf) else (rule,)
+    found = [r for r in parts if isinstance(r, stopping.Rule) and type(r).params()]
+    if found:
+        return found
+    stop = getattr(history, "stop", None)
+    cls = tunable_rules().get(getattr(stop, "rule", None))
+    return [default_rule(cls, history)] if cls else []
 
 
 def explore(
-    history_or_histories, rule=None, *, rules: Sequence | None = None, test_metric=None
+    history_or_histories,
+    rule=None,
+    *,
+    rules: Sequence | None = None,
+    test_metric: str | None = None,
+    repeats: bool | None = None,
 ) -> Explorer:
     """Sliders for stop rules replayed over recorded runs: stop epoch, scores there, epochs saved.
 
@@ -408,14 +261,17 @@ def explore(
     Parameters
     ----------
     history_or_histories : mapping, or a dict/list of them
-        One recorded run, or several (label -> history, e.g. one per seed): a dropdown picks
-        the run drawn, and a line gives the averages over all of them.
+        One recorded run, or several (label -> history): a dropdown picks the run drawn.
+        ``{"BN": [h0, h1], "no BN": [h2, h3]}`` gives repeats of each setting.
     rule : stop rule, optional
-        The rule to tune; default ``Patience(5)``.
+        The rule to tune; default: the rule the run was trained with, else ``Patience(5)``.
     rules : sequence of stop rules, optional
         Several rules to compare side by side, e.g. ``[Patience(5), GeneralizationLoss(5)]``.
     test_metric : str, optional
         The held-out score reported; default ``test_acc``, else ``test_loss``.
+    repeats : bool, optional
+        Whether the runs are repeats of one setting (averages are shown over repeats only).
+        None: runs whose labels differ only by a seed ("seed 3") are repeats.
 
     Returns
     -------
@@ -423,18 +279,34 @@ def explore(
         Displays as an ipywidgets box; ``.sliders``, ``.result``, ``.summaries`` and
         ``.stop_marker_x`` expose its state.
     """
-    runs = history_or_histories
-    if isinstance(runs, Mapping) and all(isinstance(v, Mapping) for v in runs.values()):
-        runs = dict(runs)
-    elif isinstance(runs, Mapping):
-        runs = {"run": runs}
-    else:
-        runs = {f"run {i + 1}": h for i, h in enumerate(runs)}
-    if not runs:
-        raise ValueError("explore needs at least one recorded history")
+    runs, settings = check_runs(history_or_histories)
+    if rule is not None and rules is not None:
+        raise TypeError("pass either rule=... or rules=[...], not both")
     if rules is None:
-        rules = [rule if rule is not None else stopping.Patience(5)]
-    return Explorer(runs, list(rules), test_metric)
+        first = next(iter(runs.values()))
+        rules = [rule] if rule is not None else recorded_rules(first) or [stopping.Patience(5)]
+    if not isinstance(rules, Sequence) or isinstance(rules, str):
+        raise TypeError(
+            f"rules must be a list of stop rules, e.g. rules=[Patience(5)], got {rules!r}; "
+            "for a single rule use rule=..."
+        )
+    rules = list(rules)
+    if not rules:
+        raise ValueError(
+            "rules is empty: pass the rules to compare, e.g. rules=[Patience(5), "
+            "GeneralizationLoss(5)], or leave rules out to tune the run's own rule"
+        )
+    for i, r in enumerate(rules):
+        if not isinstance(r, stopping.Rule):
+            raise TypeError(
+                f"rules[{i}] is {r!r}, not a stop rule: use one from workbench.stopping, "
+                "e.g. Patience(5)"
+            )
+    if test_metric is not None and not any(test_metric in h for h in runs.values()):
+        have = sorted({m for h in runs.values() for m in h})
+        raise ValueError(f"test_metric={test_metric!r} is not recorded; the runs have {have}")
+    groups = repeat_groups(list(runs), repeats, settings)
+    return Explorer(runs, rules, test_metric, groups)
 
 
-__all__ = ["Explorer", "default_rule", "explore", "summary", "tunable_rules"]
+__all__ = ["Explorer", "default_rule", "explore", "recorded_rules", "summary", "tunable_rules"]

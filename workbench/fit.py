@@ -15,8 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workbench.checks import before_training
 from workbench.data import Data, from_tensors
 from workbench.history import History
+from workbench.lock import releases_locks
 from workbench.stopping import NonFinite, Stop, best_epoch
 
 EVAL_CHUNK = 8192  # rows per forward pass when evaluating; keeps memory flat on big sets
@@ -100,7 +102,7 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss, classific
     return total / len(X), correct / len(X)
 
 
-def _check(epochs, lr, batch_size, stop):
+def _check(epochs, lr, batch_size, stop, monitor):
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs={epochs!r} must be a whole number of at least 1")
     if not lr > 0:
@@ -109,8 +111,14 @@ def _check(epochs, lr, batch_size, stop):
         raise ValueError(f"batch_size={batch_size!r} must be a whole number of at least 1")
     if stop is not None and not callable(stop):
         raise TypeError(f"stop={stop!r} must be a stop rule from workbench.stopping, or None")
+    if not isinstance(monitor, str):
+        raise TypeError(
+            f"monitor={monitor!r} must name the metric that defines the best epoch, "
+            "e.g. 'val_loss' (the default) or 'val_acc'"
+        )
 
 
+@releases_locks  # the checkpoint folder's lock ends with the call, however it ends
 def fit(
     model: nn.Module,
     data: Data | Sequence,
@@ -143,7 +151,9 @@ def fit(
     model : nn.Module
         The model; it is moved to `device` and trained in place.
     data : Data or tuple
-        A `workbench.data.Data`, or ``(train, val[, test])`` pairs of ``(X, y)`` tensors.
+        A `workbench.data.Data`, or ``(train, val[, test])`` pairs of ``(X, y)`` tensors or
+        NumPy arrays. Data and model are checked against each other before epoch 1
+        (`workbench.checks`), with a clear error for what does not fit.
     epochs : int
         The most epochs to run.
     stop : rule, optional
@@ -196,9 +206,9 @@ def fit(
     History
         Columns ``epoch, train_loss, val_loss, lr, seconds`` (+ ``train_acc, val_acc`` for
         classification, + ``test_loss[, test_acc]`` when the data has a test split), with
-        ``history.stop`` and ``history.best_epoch``.
+        ``history.stop``, ``history.best_epoch`` and ``history.rule`` (the `stop` given).
     """
-    _check(epochs, lr, batch_size, stop)
+    _check(epochs, lr, batch_size, stop, monitor)
     if mode is None:  # val_acc with "min" would restore the worst epoch
         mode = "max" if monitor.endswith(("acc", "accuracy")) else "min"
     if mode not in ("min", "max"):
@@ -208,6 +218,9 @@ def fit(
     dev = pick_device(device)
     classification = data.task == "classification"
     loss = make_loss(loss_fn, data.task)
+    data, batches = before_training(  # once, so that nothing is wrong by epoch 1
+        model, data, dev, loss=loss, loss_fn=loss_fn, batch_size=batch_size
+    )
 
     torch.manual_seed(seed)
     gen = torch.Generator(device=dev if dev.type == "cuda" else "cpu").manual_seed(seed)
@@ -220,6 +233,7 @@ def fit(
     plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
     history = History(monitor=monitor, mode=mode)
+    history.rule = stop  # the rule with its settings: wb.explore(history) opens with it
     names = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
     names += ["train_acc", "val_acc"] if classification else []
     names += (["test_loss", "test_acc"] if classification else ["test_loss"]) if test else []
@@ -264,7 +278,7 @@ def fit(
     # Per-batch work is kept to the optimizer step: batch losses and outputs are collected
     # and reduced once per epoch (a few tensor ops per batch cost more than a small epoch's
     # arithmetic). Outputs are kept only while they are small; otherwise count per batch.
-    sizes = torch.tensor([min(batch_size, n - i) for i in range(0, n, batch_size)], device=dev)
+    sizes = torch.tensor(batches, device=dev)
     keep_outputs = classification and n * max(data.n_classes, 1) <= KEEP_OUTPUTS
     for epoch in range(first, epochs + 1):
         start = time.perf_counter()
@@ -272,8 +286,7 @@ def fit(
         losses, outputs = [], []
         correct = torch.zeros((), device=dev, dtype=torch.int64)
         perm = torch.randperm(n, generator=gen, device=gen.device).to(dev)
-        for i in range(0, n, batch_size):
-            idx = perm[i : i + batch_size]
+        for idx in perm.split(batches):
             xb, yb = X[idx], y[idx]
             out = model(xb)
             batch_loss = loss(out, yb)

@@ -84,21 +84,33 @@ class History(dict):
         """Rebuild a History from `to_dict()` output."""
         from workbench.stopping import Stop
 
-        h = cls(
-            data["metrics"], monitor=data.get("monitor", "val_loss"), mode=data.get("mode", "min")
-        )
+        metrics = {  # null is how to_json writes a NaN or infinite value
+            k: [math.nan if v is None else v for v in vs] for k, vs in data["metrics"].items()
+        }
+        h = cls(metrics, monitor=data.get("monitor", "val_loss"), mode=data.get("mode", "min"))
         if data.get("stop"):
             h.stop = Stop(**data["stop"])
         h.best_epoch = data.get("best_epoch")
         return h
 
     def to_json(self) -> str:
-        """Serialize to JSON (NaN and infinity are written as JavaScript-style literals)."""
-        return json.dumps(self.to_dict())
+        """Serialize to strict JSON: NaN and infinity are written as null.
+
+        Bare ``NaN`` is not JSON: browsers, ``jq`` and strict parsers refuse it. A null
+        reads back as NaN (a diverged epoch), so infinity comes back as NaN too.
+
+        >>> History({"val_loss": [0.5, float("inf")]}).to_json()[:38]
+        '{"metrics": {"val_loss": [0.5, null]},'
+        """
+        data = self.to_dict()
+        data["metrics"] = {
+            k: [v if math.isfinite(v) else None for v in vs] for k, vs in data["metrics"].items()
+        }
+        return json.dumps(data, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> History:
-        """Load a History written by `to_json`."""
+        """Load a History written by `to_json` (null values become NaN)."""
         return cls.from_dict(json.loads(text))
 
     def to_frame(self):

@@ -8,10 +8,14 @@ the stop-rule explorer draw with the same helpers.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
+
+from workbench.stopping import resolve_mode
 
 LOSSES = ("train_loss", "val_loss")
 ACCURACIES = ("train_acc", "val_acc")
+MIN_PX = 11  # the smallest text readable on a projector at 100% zoom, in screen pixels
 
 
 def epochs_of(history: Mapping) -> list:
@@ -20,7 +24,7 @@ def epochs_of(history: Mapping) -> list:
     >>> epochs_of({"val_loss": [0.5, 0.4, 0.45]})
     [1, 2, 3]
     """
-    if history.get("epoch"):
+    if "epoch" in history and len(history["epoch"]):
         return [int(e) for e in history["epoch"]]
     n = max((len(v) for v in history.values()), default=0)
     return list(range(1, n + 1))
@@ -29,12 +33,16 @@ def epochs_of(history: Mapping) -> list:
 def mode_of(metric: str, history: Mapping | None = None) -> str:
     """Whether lower ("min") or higher ("max") is better for `metric`.
 
+    The history's own ``mode`` counts when it monitors `metric`; "auto" (or none) means
+    higher is better for accuracies, lower for everything else (`stopping.resolve_mode`).
+
     >>> mode_of("val_acc"), mode_of("val_loss")
     ('max', 'min')
     """
+    mode = None
     if history is not None and getattr(history, "monitor", None) == metric:
-        return getattr(history, "mode", "min")
-    return "max" if metric.endswith(("acc", "accuracy")) else "min"
+        mode = getattr(history, "mode", None)
+    return resolve_mode(metric, mode)
 
 
 def best_of(values: Sequence[float], mode: str = "min") -> tuple[int, float] | None:
@@ -64,7 +72,61 @@ def _draw_stop(ax, stop, color, label=None):
     text = f"stop @ {stop.epoch}" + (f": {reason}" if reason else "")
     if label:
         text = f"{label} {text}"
+    # a long reason is wrapped: the legend beside the plot must not outgrow the figure
+    text = textwrap.fill(text, 34, subsequent_indent="  ")
     return ax.axvline(stop.epoch, color=color, linestyle=":", linewidth=1.5, label=text)
+
+
+def font_pt(fig, px: float = MIN_PX) -> float:
+    """The font size in points that is `px` pixels tall on screen for `fig`'s dpi.
+
+    >>> from matplotlib.figure import Figure
+    >>> font_pt(Figure(dpi=72)), font_pt(Figure(dpi=144))
+    (11.0, 5.5)
+    """
+    return px * 72 / fig.dpi
+
+
+def legend_beside(ax, **kw):
+    """A legend to the right of the Axes, outside it: no curve, marker or stop line crosses it.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    **kw
+        Passed to ``ax.legend`` (e.g. ``handles``).
+
+    Returns
+    -------
+    matplotlib Legend
+    """
+    kw.setdefault("fontsize", font_pt(ax.figure))
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, **kw)
+
+
+def readable(ax, px: float = MIN_PX):
+    """Raise every text of `ax` (ticks, axis labels, title, legend) to at least `px` pixels.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    px : float
+        Smallest height on screen at 100% zoom, for the figure's dpi.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    from matplotlib.text import Text
+
+    pt = font_pt(ax.figure, px)
+    for text in ax.findobj(Text):  # titles, axis labels, legend, annotations, tick labels
+        text.set_fontsize(max(text.get_fontsize(), pt))
+    for axis in (ax.xaxis, ax.yaxis):  # tick labels are made anew at each draw
+        ticks = axis.get_major_ticks()[:1]
+        size = ticks[0].label1.get_fontsize() if ticks else pt
+        axis.set_tick_params(which="both", labelsize=max(size, pt))
+    return ax
 
 
 def plot_history(
@@ -132,8 +194,8 @@ def plot_history(
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy" if drawn and all("acc" in m for m in drawn) else "loss")
     if drawn:
-        ax.legend(fontsize="small")
-    return ax
+        legend_beside(ax)
+    return readable(ax)
 
 
 def plot_accuracy(history: Mapping, ax=None, **kw):
@@ -181,11 +243,14 @@ def plot_runs(runs: Mapping[str, Mapping], ax=None, *, metric: str = "val_loss",
     for i, (name, history) in enumerate(runs.items()):
         plot_history(history, ax, metrics=(metric,), label=name, best=best, color=f"C{i}")
     ax.set_title(_label(metric))
-    return ax
+    return readable(ax)
 
 
 def png_bytes(fig, *, draw: bool = True) -> bytes:
-    """Encode a figure's Agg canvas as PNG, fast (low zlib level; these images are tiny).
+    """Encode a figure's Agg canvas as PNG, fast: no row filters, the fastest zlib level.
+
+    Pillow's encoder tries filters on every row, which took most of a slider update's time;
+    a plot's flat colours compress well enough without them (these images are small).
 
     Parameters
     ----------
@@ -198,18 +263,42 @@ def png_bytes(fig, *, draw: bool = True) -> bytes:
     -------
     bytes
     """
-    import io
-
-    from PIL import Image
+    import numpy as np
 
     if draw:
         fig.canvas.draw()
-    buf = io.BytesIO()
-    rgba = fig.canvas.buffer_rgba()
-    Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1).convert(
-        "RGB"
-    ).save(buf, format="png", compress_level=1)
-    return buf.getvalue()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    return encode_png(rgba[..., :3])
+
+
+def encode_png(pixels) -> bytes:
+    """A PNG of an (height, width, 3) uint8 RGB or (height, width, 4) RGBA array.
+
+    >>> import io, numpy as np
+    >>> from PIL import Image
+    >>> px = np.arange(24, dtype=np.uint8).reshape(2, 4, 3)
+    >>> (np.asarray(Image.open(io.BytesIO(encode_png(px)))) == px).all()
+    np.True_
+    """
+    import struct
+    import zlib
+
+    import numpy as np
+
+    height, width, channels = pixels.shape
+    rows = np.zeros((height, 1 + width * channels), np.uint8)  # byte 0 of a row: filter 0
+    rows[:, 1:] = pixels.reshape(height, -1)
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2 if channels == 3 else 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+        + chunk(b"IEND", b"")
+    )
 
 
 def agg_figure(figsize=(7, 3), dpi: int = 80, ncols: int = 1, layout="constrained"):
@@ -231,10 +320,14 @@ def agg_figure(figsize=(7, 3), dpi: int = 80, ncols: int = 1, layout="constraine
 __all__ = [
     "agg_figure",
     "best_of",
+    "encode_png",
     "epochs_of",
+    "font_pt",
+    "legend_beside",
     "mode_of",
     "plot_accuracy",
     "plot_history",
     "plot_runs",
     "png_bytes",
+    "readable",
 ]

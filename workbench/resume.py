@@ -10,12 +10,15 @@ as if the run had never stopped.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import random
 import sys
+import types
 import warnings
 from pathlib import Path
 
 import torch
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from workbench.checkpoint import (
     FORMAT,
@@ -26,21 +29,57 @@ from workbench.checkpoint import (
     fingerprint,
     latest,
     load,
+    require,
 )
 from workbench.history import History
 from workbench.stopping import best_epoch
 
 
 def plain(value):
-    """`value` as plain data for a checkpoint: rules become dicts, callables their names."""
+    """`value` as plain data for a checkpoint's settings, which a resume compares.
+
+    Rules become dicts, a scheduler its type and settings, a library function its name,
+    and a function defined in a notebook (a lambda, say) its name plus a hash of its code,
+    so that two different lambdas are told apart while a re-run cell matches itself.
+    """
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value):
         fields = {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return {"type": type(value).__name__, **fields}
+    if isinstance(value, LRScheduler | ReduceLROnPlateau):
+        # Built afresh by fit, its state is its settings (progress counters aside).
+        settings = {k: v for k, v in value.state_dict().items() if k not in _PROGRESS}
+        if hasattr(value, "lr_lambdas"):  # LambdaLR keeps its functions out of state_dict
+            settings["lr_lambdas"] = value.lr_lambdas
+        return {"type": type(value).__name__, **plain(settings)}
+    if isinstance(value, types.FunctionType) and (
+        value.__module__ == "__main__" or "<" in value.__qualname__
+    ):
+        # Captured variables and default arguments change what the code does, too.
+        bound = [c.cell_contents for c in value.__closure__ or ()] + list(value.__defaults__ or ())
+        bound = [b if isinstance(b, int | float | str | bool) else type(b) for b in bound]
+        code = hashlib.sha256(f"{_code(value.__code__)}{bound}".encode()).hexdigest()[:10]
+        return f"{value.__qualname__} (code {code})"
+    if isinstance(value, types.FunctionType):
+        return f"{value.__module__}.{value.__qualname__}"
     return getattr(value, "__qualname__", type(value).__name__)
+
+
+# A scheduler's state_dict entries that count progress rather than set behaviour.
+_PROGRESS = {"last_epoch", "_step_count", "_last_lr", "_get_lr_called_within_step",
+             "_is_initial", "verbose", "best", "num_bad_epochs", "cooldown_counter"}  # fmt: skip
+
+
+def _code(code: types.CodeType) -> str:
+    """What a function does, without where it was defined (the file of a notebook cell
+    changes with every kernel, and the line with every edit above it)."""
+    consts = [_code(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts]
+    return f"{code.co_code.hex()}|{code.co_names}|{code.co_varnames}|{consts}"
 
 
 def _rng_state(generator: torch.Generator) -> dict:
@@ -93,6 +132,7 @@ class TrainingState:
         self.settings = {
             **{k: plain(v) for k, v in settings.items()},
             "architecture": fingerprint(model),
+            "optimizer": type(optimizer).__name__,  # "opt" may be a callable: the type it made
         }
 
     def capture(self, epoch: int, best_value: float | None, best_state: dict | None) -> dict:
@@ -118,6 +158,9 @@ class TrainingState:
     def start(self, resume, saver: Checkpointer | None, *, epochs: int, override: bool):
         """Restore the run named by `resume` (if any) and say where the loop starts.
 
+        With a `saver`, its folder is locked for the rest of the run first, so that the
+        checks below cannot be overtaken by a second run writing there.
+
         Returns
         -------
         tuple
@@ -125,12 +168,7 @@ class TrainingState:
         """
         path = None
         if saver is not None:
-            try:
-                saver.folder.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise CheckpointError(
-                    f"cannot create the checkpoint folder {saver.folder}: {e}"
-                ) from e
+            saver.claim()
         if resume == "last":
             if saver is None:
                 raise ValueError("resume='last' needs checkpoint= (the folder to resume from)")
@@ -158,7 +196,11 @@ class TrainingState:
             )
         if path is None:
             return 1, None, None
-        return self._restore(load(path), path, epochs=epochs, override=override)
+        state = load(path)
+        require(state, _KEYS, path)
+        if existing is not None:  # resuming inside the folder it saves to
+            saver.check_newer(state["epoch"], path)
+        return self._restore(state, path, epochs=epochs, override=override)
 
     def _restore(self, state: dict, path, *, epochs: int, override: bool):
         check_keys(self.model, state["model"], path)
@@ -175,7 +217,18 @@ class TrainingState:
         if state["epoch"] > epochs:
             raise CheckpointError(f"{path} is at epoch {state['epoch']}, past epochs={epochs}")
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        kind, kind_now = saved.get("optimizer"), now["optimizer"]
+        if kind is None and "opt" in differ:  # a file from before optimizer types were kept
+            kind = saved.get("opt")
+        if kind not in (None, kind_now):  # only with override: the settings differ otherwise
+            warnings.warn(
+                f"optimizer state cannot carry over from {kind} to {kind_now}: the checkpoint's "
+                f"{kind} state is dropped and {kind_now} starts afresh (no momentum or running "
+                f"averages yet) at epoch {state['epoch'] + 1}",
+                stacklevel=3,
+            )
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         for key in ("lr", "weight_decay", "momentum"):  # override: the values given now win
             for group in self.optimizer.param_groups if key in differ else ():
                 if key in group:
@@ -192,5 +245,7 @@ class TrainingState:
         first = state["epoch"] + 1 if self.history.stop is None else epochs + 1
         return first, state["best"]["value"], state["best"]["model"]
 
+
+_KEYS = ("epoch", "model", "optimizer", "scheduler", "history", "settings", "rng", "best")
 
 __all__ = ["TrainingState", "plain"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 from workbench import data as wb_data
@@ -196,8 +197,36 @@ def fit_trial(trial, data, *, epochs: int, seed: int = 0, stop=None, device="cpu
     return max(_key(v) for v in history["val_acc"])
 
 
-def worker(storage: str, study_name: str, n_trials: int, *, epochs: int = 5, seed: int = 0):
-    """Run `n_trials` trials of a study kept in shared `storage` (SQLite, PostgreSQL, ...).
+def worker(
+    storage: str, study_name: str, n_trials: int | None, *, epochs: int = 5, seed: int = 0,
+    heartbeat: int = 10, grace: int | None = None, max_retry: int = 2,
+    timeout: float | None = None,
+):  # fmt: skip
+    """Run trials of a study kept in shared `storage` (SQLite, PostgreSQL, ...).
+
+    Each running trial beats a heartbeat into the storage. When a worker dies without a
+    word (SIGKILL, a lost machine), its trial's heartbeat stops; the next worker to start a
+    trial marks it failed and queues a copy with the same parameters, which a surviving
+    worker then runs, so no trial stays RUNNING forever.
+
+    Parameters
+    ----------
+    storage : str
+        A database URL, e.g. ``sqlite:///study.db``.
+    study_name : str
+        The name of an existing study in `storage`.
+    n_trials : int or None
+        Trials to run (None: until `timeout`).
+    epochs, seed : int
+        Passed to `fit_trial`.
+    heartbeat : int
+        Seconds between a running trial's heartbeats.
+    grace : int, optional
+        Seconds without a heartbeat after which a trial counts as dead (2 x `heartbeat`).
+    max_retry : int
+        How often a dead worker's trial is queued again.
+    timeout : float, optional
+        Stop starting trials after this many seconds.
 
     Each trial records the process id as the user attribute "pid". One CPU thread per
     worker, so that workers on one machine do not fight over cores.
@@ -208,13 +237,24 @@ def worker(storage: str, study_name: str, n_trials: int, *, epochs: int = 5, see
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = wb_data.load("digits", seed=seed, test_size=0)
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    # Optuna 4.9 renamed the retry callback; take the new name where this Optuna has it.
+    retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+    if retry is None:
+        retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry)}
+    else:
+        retry = {"heartbeat_stale_trial_callback": retry(max_retry)}
+    with warnings.catch_warnings():  # the heartbeat is marked experimental; it is what we need
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        rdb = optuna.storages.RDBStorage(
+            storage, heartbeat_interval=heartbeat, grace_period=grace, **retry
+        )
+    study = optuna.load_study(study_name=study_name, storage=rdb)
 
     def objective(trial):
         trial.set_user_attr("pid", os.getpid())
         return fit_trial(trial, data, epochs=epochs, seed=seed)
 
-    study.optimize(objective, n_trials=n_trials)
+    study.optimize(objective, n_trials=n_trials, timeout=timeout)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -222,11 +262,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("--storage", required=True, help="e.g. sqlite:///study.db")
     p.add_argument("--study", required=True, help="name of an existing study")
-    p.add_argument("--trials", type=int, default=4)
+    p.add_argument("--trials", type=int, default=4, help="0: until --timeout")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--heartbeat", type=int, default=10, help="seconds between heartbeats")
+    p.add_argument("--grace", type=int, default=None, help="seconds until a trial is dead")
+    p.add_argument("--timeout", type=float, default=None, help="seconds of trials at most")
     a = p.parse_args(argv)
-    worker(a.storage, a.study, a.trials, epochs=a.epochs, seed=a.seed)
+    worker(a.storage, a.study, a.trials or None, epochs=a.epochs, seed=a.seed,
+           heartbeat=a.heartbeat, grace=a.grace, timeout=a.timeout)  # fmt: skip
 
 
 if __name__ == "__main__":
