@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab test lint unit notebooks browser-deps bench clean
+.PHONY: setup lab test lint unit notebooks browser-deps bench claims clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,11 @@ notebooks: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_fit.py
+
+# Every lesson over seeds 0-9 (about ten times the lessons' run time): writes the table
+# benchmarks/claims/README.md that the lessons' prose quotes. Run it after changing a lesson.
+claims: setup
+	$(BIN)/python benchmarks/claims.py --seeds 0-9 --jobs 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
