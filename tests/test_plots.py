@@ -194,3 +194,18 @@ def test_doctests():
 
     result = doctest.testmod(workbench.plots)
     assert result.failed == 0 and result.attempted > 0, f"{result.failed} doctest(s) failed"
+
+
+def test_with_picture_puts_a_png_beside_the_widget():
+    import base64
+
+    import ipywidgets as W
+
+    from workbench import plots
+
+    fig, (ax,) = plots.agg_figure((3, 2), 72)
+    ax.plot([1, 2, 3])
+    data = plots.with_picture(W.VBox([W.IntSlider()]), fig)._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data, "the live widget is still shown"
+    png = base64.b64decode(data["image/png"])
+    assert png.startswith(b"\x89PNG"), "a saved notebook gets a real PNG of the figure"

@@ -317,7 +317,43 @@ def agg_figure(figsize=(7, 3), dpi: int = 80, ncols: int = 1, layout="constraine
     return fig, list(axes)
 
 
+class WithPicture:
+    """Show an ipywidget with a PNG of `fig` in the same output (see `with_picture`)."""
+
+    def __init__(self, widget, fig):
+        self.widget, self.fig = widget, fig
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        import base64
+
+        data = dict(self.widget._repr_mimebundle_(**kwargs))
+        data["image/png"] = base64.b64encode(png_bytes(self.fig)).decode("ascii")
+        return data
+
+
+def with_picture(widget, fig) -> WithPicture:
+    """`widget` to show in a notebook, with a PNG of `fig` (its picture now) beside it.
+
+    A live session draws the widget; a notebook opened fresh (untrusted), GitHub's viewer
+    and nbval show the picture instead of the widget's text (``VBox(children=...)``).
+
+    Parameters
+    ----------
+    widget : ipywidgets.Widget
+        What to show while the kernel runs.
+    fig : matplotlib Figure
+        The figure the widget draws (an Agg canvas, as from `agg_figure`).
+
+    Returns
+    -------
+    WithPicture
+        Make it the last expression of a cell, or pass it to ``display``.
+    """
+    return WithPicture(widget, fig)
+
+
 __all__ = [
+    "WithPicture",
     "agg_figure",
     "best_of",
     "encode_png",
@@ -330,4 +366,5 @@ __all__ = [
     "plot_runs",
     "png_bytes",
     "readable",
+    "with_picture",
 ]
