@@ -6,11 +6,13 @@ sent while checkpoints are being written is held until the file is complete.
 """
 
 import os
+import queue
 import random
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -204,16 +206,36 @@ def test_ctrl_c_during_saves_is_raised_only_once_the_file_is_complete(tmp_path):
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     rng = random.Random(0)
+
+    lines_out = queue.Queue()
+    threading.Thread(target=lambda: [lines_out.put(x) for x in proc.stdout], daemon=True).start()
+
+    def reply(seconds: float) -> str | None:  # a line, or None if none came in time
+        try:
+            return lines_out.get(timeout=seconds).strip()
+        except queue.Empty:
+            return None
+
     try:
-        lines = []
+        lines, unanswered = [], 0
         for _ in range(20):
-            assert proc.stdout.readline().strip() == "armed"
+            armed = reply(120)
+            assert armed == "armed", f"the saver did not start its saves: {armed!r}"
             time.sleep(rng.uniform(0.02, 0.1))
             proc.send_signal(signal.SIGINT)
-            lines.append(proc.stdout.readline().strip())
+            line = reply(20)
+            while line is None and unanswered < 3:  # no answer: press again, as a student would
+                unanswered += 1
+                proc.send_signal(signal.SIGINT)
+                line = reply(20)
+            assert line is not None, "three Ctrl-Cs in a row went unanswered: the saver hangs"
+            lines.append(line)
     finally:
         proc.kill()
         proc.wait(timeout=30)
+    # CPython drops a KeyboardInterrupt raised inside a finalizer ("Exception ignored in"), so
+    # a press can, rarely, go unanswered; pressing again must work, and it may not be common.
+    assert unanswered <= 2, f"{unanswered} of 20 Ctrl-Cs during saves went unanswered"
     mid_save = 0
     for line in lines:
         kind, *fields = line.split()
