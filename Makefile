@@ -11,10 +11,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
+# JupyterLab settings for the lessons: ipywidgets saves each widget's last state in the
+# notebook, so a lesson reopened after its kernel is gone redraws its charts instead of
+# "Error displaying widget: model not found".
+LABSET := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .PHONY: setup lab test lint unit notebooks browser-deps bench claims clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(LABSET)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +26,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
+
+$(LABSET): workbench/static/lab-overrides.json $(STAMP)
+	mkdir -p $(dir $(LABSET))
+	$(BIN)/python -c "import json, pathlib, sys; \
+	  out = pathlib.Path(sys.argv[2]); old = json.loads(out.read_text()) if out.exists() else {}; \
+	  old.update(json.loads(pathlib.Path(sys.argv[1]).read_text())); \
+	  out.write_text(json.dumps(old, indent=2))" $< $@
 
 # JupyterLab refuses to run as root without --allow-root (containers, CI machines).
 lab: setup

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -92,7 +93,9 @@ def lab(tmp_path_factory):
     (tmp / "work").mkdir()
     settings = tmp / "settings"
     settings.mkdir()
-    overrides = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
+    # The settings `make lab` installs (widget state saved in the notebook), plus no news.
+    overrides = json.loads((ROOT / "workbench" / "static" / "lab-overrides.json").read_text())
+    overrides["@jupyterlab/apputils-extension:notification"] = {"fetchNews": "false"}
     (settings / "overrides.json").write_text(json.dumps(overrides))
     env = dict(os.environ)
     env.update(
@@ -150,6 +153,19 @@ def open_notebook(page, url: str) -> None:
             const panel = window.jupyterapp.shell.currentWidget;
             await panel.context.sessionContext.ready;
         }"""
+    )
+
+
+def wait_idle(page, timeout: int = 120_000) -> None:
+    """Wait until the notebook's kernel is idle and no cell shows [*] (queued or running)."""
+    page.wait_for_function(
+        """() => {
+            const ctx = window.jupyterapp.shell.currentWidget.context.sessionContext;
+            return ctx.session && ctx.session.kernel && ctx.session.kernel.status === 'idle'
+                && ![...document.querySelectorAll('.jp-InputArea-prompt')]
+                      .some(p => p.textContent.includes('[*]'));
+        }""",
+        timeout=timeout,
     )
 
 

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM_ARGS, chromium_path, open_notebook
+from conftest import CHROMIUM_ARGS, chromium_path, open_notebook, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -36,18 +36,6 @@ AFTER = (
 def _stderr(page) -> list[str]:
     sel = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
     return [t for t in page.locator(sel).all_inner_texts() if "Error" in t or "Traceback" in t]
-
-
-def _wait_idle(page, timeout=120_000) -> None:
-    page.wait_for_function(
-        """() => {
-            const ctx = window.jupyterapp.shell.currentWidget.context.sessionContext;
-            return ctx.session && ctx.session.kernel && ctx.session.kernel.status === 'idle'
-                && ![...document.querySelectorAll('.jp-InputArea-prompt')]
-                      .some(p => p.textContent.includes('[*]'));
-        }""",
-        timeout=timeout,
-    )
 
 
 def _open(page, lab_url: str, name: str) -> None:
@@ -113,13 +101,13 @@ def test_student_session(lab):
             # Run All, then re-run cells out of order.
             _open(page, lab.url, "lesson.ipynb")
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            _wait_idle(page, timeout=180_000)
+            wait_idle(page, timeout=180_000)
             assert not _stderr(page), f"Run All of lesson 00 raised: {_stderr(page)}"
             _assert_pictures_not_widget_text(page, "after Run All")
             code = [i for i, c in enumerate(lesson["cells"]) if c["cell_type"] == "code"]
             for i in (code[-1], code[len(code) // 2], code[1], code[-2]):
                 _run_cell(page, i)
-                _wait_idle(page)
+                wait_idle(page)
             assert not _stderr(page), f"re-running cells out of order raised: {_stderr(page)}"
 
             # Interrupt a long run: one short message, the run so far kept.
@@ -127,7 +115,7 @@ def test_student_session(lab):
             _run_cell(page, i)
             page.wait_for_timeout(6000)  # a few epochs in
             page.evaluate("window.jupyterapp.commands.execute('kernelmenu:interrupt')")
-            _wait_idle(page)
+            wait_idle(page)
             message = _output_text(page, i)
             assert "interrupted" in message.lower(), (
                 f"the interrupted run should say so; its output reads:\n{message[-800:]}"
@@ -137,7 +125,7 @@ def test_student_session(lab):
             )
             j = _append_cell(page, AFTER)
             _run_cell(page, j)
-            _wait_idle(page)
+            wait_idle(page)
             kept = _output_text(page, j)
             assert "interrupted" in kept and "True, True" in kept, (
                 f"wb.last_history() should hold the interrupted run; it shows:\n{kept}"
