@@ -2,6 +2,7 @@
 
     python benchmarks/claims.py                      # all lessons, seeds 0-9
     python benchmarks/claims.py notebooks/03_*.ipynb --seeds 0-9 --jobs 2
+    python benchmarks/claims.py notebooks/07_*.ipynb --set N_VAL=25   # a variant
 
 Each lesson's setup cell holds the line ``SEED = 0``; this script replaces it with
 ``SEED = n``, runs the lesson top to bottom in a fresh kernel (the asserts in it are the
@@ -9,7 +10,9 @@ claims), then reads the lesson's ``measured`` dict (the key numbers its prose qu
 It writes one CSV per lesson to ``benchmarks/claims/<lesson>.csv`` (seed, status,
 seconds, error, then one column per measured number) and rebuilds the summary table
 ``benchmarks/claims/README.md`` from every CSV there. Prose that quotes numbers "over
-seeds 0-9" takes them from these files. Not part of ``make test``: it takes about
+seeds 0-9" takes them from these files. ``--set NAME=VALUE`` also replaces the setup line
+``NAME = ...`` (a variant a lesson's prose reports, e.g. fewer validation labels); its CSV
+is ``<lesson>@NAME=VALUE.csv``, a row of its own in the table. Not part of ``make test``: it takes about
 ten times as long as the lessons (``make claims``).
 """
 
@@ -46,10 +49,23 @@ def with_seed(nb, seed: int):
     raise ValueError("no line 'SEED = 0' in any code cell: the claims script needs one")
 
 
-def run_one(path: str, seed: int, threads: int) -> dict:
+def with_settings(nb, settings: dict[str, str]):
+    """Return `nb` with each setup line ``NAME = ...`` replaced by ``NAME = value``."""
+    for name, value in settings.items():
+        line = re.compile(rf"^{re.escape(name)} = .*$", re.MULTILINE)
+        cell = next((c for c in nb.cells if c.cell_type == "code" and line.search(c.source)), None)
+        if cell is None:
+            raise ValueError(f"no line '{name} = ...' in any code cell to set {name}={value}")
+        new = f"{name} = {value}"
+        cell.source = line.sub(lambda _, new=new: new, cell.source, count=1)
+    return nb
+
+
+def run_one(path: str, seed: int, threads: int, settings: dict | None = None) -> dict:
     """Run lesson `path` with `seed`; return status, seconds, first error line, measured."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     nb = with_seed(nbformat.read(path, as_version=4), seed)
+    nb = with_settings(nb, settings or {})
     client = NotebookClient(
         nb,
         timeout=600,
@@ -153,7 +169,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,4,7 (default 0-9)")
     ap.add_argument("--jobs", type=int, default=2, help="lessons run at once (default 2)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per lesson (default 1)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="replace the setup line NAME = ... (repeatable)")  # fmt: skip
     args = ap.parse_args(argv)
+    settings = dict(s.split("=", 1) for s in args.set)
+    variant = "".join(f"@{k}={v}" for k, v in settings.items())
     paths = args.notebooks or sorted(
         str(p) for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")
     )
@@ -161,13 +181,17 @@ def main(argv=None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     failed = 0
     with ProcessPoolExecutor(args.jobs) as pool:
-        jobs = {p: [pool.submit(run_one, p, s, args.threads) for s in seeds] for p in paths}
+        jobs = {p: [pool.submit(run_one, p, s, args.threads, settings) for s in seeds]
+                for p in paths}  # fmt: skip
         for p, futures in jobs.items():
             rows = [f.result() for f in futures]
-            write_csv(OUT / f"{Path(p).stem}.csv", rows)
+            write_csv(OUT / f"{Path(p).stem}{variant}.csv", rows)
             bad = [r for r in rows if r["status"] != "pass"]
             failed += len(bad)
-            print(f"{Path(p).stem}: {len(rows) - len(bad)}/{len(rows)} seeds pass", flush=True)
+            print(
+                f"{Path(p).stem}{variant}: {len(rows) - len(bad)}/{len(rows)} seeds pass",
+                flush=True,
+            )
             for r in bad:
                 print(f"    seed {r['seed']}: {r['error']}", flush=True)
     write_summary()

@@ -1,5 +1,6 @@
 """Shared fixtures: one torch thread per worker, and a private JupyterLab for browser tests."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -83,13 +84,13 @@ class Lab:
         return f"{self.url}/lab/tree/{name}?reset"
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory):
-    """A private JupyterLab server on 127.0.0.1 (own config, data, runtime and settings
-    folders in a temp dir, a free port, no token); yields a `Lab`, stops it at the end."""
+@contextlib.contextmanager
+def _serve(tmp, app: str):
+    """Run a private Jupyter server (`app`: "lab" or "notebook") on 127.0.0.1 with its own
+    config, data, runtime and settings folders under `tmp`, a free port and no token;
+    yields its base URL and stops it at the end."""
     chromium_path()
     pytest.importorskip("playwright.sync_api")
-    tmp = tmp_path_factory.mktemp("lab")
     (tmp / "work").mkdir()
     settings = tmp / "settings"
     settings.mkdir()
@@ -108,16 +109,21 @@ def lab(tmp_path_factory):
         OMP_NUM_THREADS="1",
     )
     port = free_port()
+    App = {"lab": "LabApp", "notebook": "JupyterNotebookApp"}[app]
     cmd = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+        sys.executable, "-m", "jupyter", app, "--no-browser", "--allow-root",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={tmp / 'work'}", "--IdentityProvider.token=",
-        "--ServerApp.password=", "--LabApp.expose_app_in_browser=True",
-        f"--LabApp.app_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp / 'ws'}",
-        "--KernelSpecManager.ensure_native_kernel=True", "--LabApp.news_url=",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--ServerApp.password=", f"--{App}.expose_app_in_browser=True",
+        f"--{App}.app_settings_dir={settings}", f"--{App}.workspaces_dir={tmp / 'ws'}",
+        "--KernelSpecManager.ensure_native_kernel=True",
     ]  # fmt: skip
-    log = open(tmp / "lab.log", "w")  # noqa: SIM115 -- closed in the teardown
+    if app == "lab":  # options Notebook 7 lacks (an unknown one voids all of its --App. options)
+        cmd += [
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]
+    log = open(tmp / "server.log", "w")  # noqa: SIM115 -- closed in the teardown
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -128,12 +134,14 @@ def lab(tmp_path_factory):
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("JupyterLab did not start:\n" + (tmp / "lab.log").read_text())
+                    pytest.fail(
+                        f"Jupyter {app} did not start:\n" + (tmp / "server.log").read_text()
+                    )
                 time.sleep(0.3)
         specs = json.load(urllib.request.urlopen(f"{url}/api/kernelspecs", timeout=5))
         argv = specs["kernelspecs"][specs["default"]]["spec"]["argv"]
         assert argv[0] in ("python", sys.executable), argv  # "python" resolves via PATH above
-        yield Lab(url, tmp / "work")
+        yield url
     finally:
         server.terminate()
         try:
@@ -141,6 +149,23 @@ def lab(tmp_path_factory):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """A private JupyterLab server; yields a `Lab`, stops it at the end."""
+    tmp = tmp_path_factory.mktemp("lab")
+    with _serve(tmp, "lab") as url:
+        yield Lab(url, tmp / "work")
+
+
+@pytest.fixture(scope="session")
+def notebook7(tmp_path_factory):
+    """A private Jupyter Notebook 7 server; yields a `Lab` (notebooks open at /notebooks/)."""
+    pytest.importorskip("notebook", minversion="7")
+    tmp = tmp_path_factory.mktemp("nb7")
+    with _serve(tmp, "notebook") as url:
+        yield Lab(url, tmp / "work")
 
 
 def open_notebook(page, url: str) -> None:
