@@ -24,8 +24,12 @@ from workbench.models import MLP
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs SIGINT")
 
+# A process started in the background by a non-interactive shell (`nohup make test &`, some
+# CI runners) inherits SIGINT ignored, and Python then keeps it ignored; fit respects that.
+# A terminal or a Jupyter kernel has Python's default handler: the children put it back.
 CHILD = r"""
 import json, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import torch
 import torch.nn.functional as F
 import workbench as wb
@@ -163,13 +167,43 @@ def test_interrupted_message_and_rendering():
     assert err._render_traceback_() == [f"Interrupted: {err}"], "one line in IPython"
 
 
-def test_stop_button_restores_the_previous_handler():
-    before = signal.getsignal(signal.SIGINT)
+@pytest.fixture
+def sigint():
+    """Sets SIGINT's handler for one test (the worker may run with it ignored), then puts
+    back the worker's own."""
+    worker = signal.getsignal(signal.SIGINT)
+    yield lambda handler: signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGINT, worker)
+
+
+def test_stop_button_restores_the_previous_handler(sigint):
+    sigint(signal.default_int_handler)
     with StopButton() as button:
-        assert signal.getsignal(signal.SIGINT) != before, "SIGINT only sets a flag during fit"
+        assert signal.getsignal(signal.SIGINT) != signal.default_int_handler, (
+            "SIGINT only sets a flag during fit"
+        )
         signal.raise_signal(signal.SIGINT)
     assert button.pressed, "the flag was set instead of raising KeyboardInterrupt"
-    assert signal.getsignal(signal.SIGINT) == before, "the previous handler is back"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the old handler is back"
+
+
+def test_an_ignored_sigint_stays_ignored(sigint, tmp_path):
+    # A job started in the background (`nohup python train.py &`) ignores Ctrl-C on purpose:
+    # neither the stop button nor a checkpoint save may turn a SIGINT into a stop.
+    sigint(signal.SIG_IGN)
+    seen = []
+
+    class Press:
+        def on_epoch_end(self, history):
+            signal.raise_signal(signal.SIGINT)
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    data = wb.data.load("iris", seed=0)
+    h = wb.fit(MLP((4, 8, 3)), data, epochs=3, device="cpu", checkpoint=tmp_path,
+               callbacks=[Press()])  # fmt: skip
+    assert len(h["epoch"]) == 3 and h.stop is None, f"an ignored SIGINT stopped fit: {h.stop}"
+    assert seen == [signal.SIG_IGN] * 3, f"fit replaced the ignored handler with {seen}"
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN, "still ignored after fit"
 
 
 def test_last_history_is_the_latest_run():

@@ -151,8 +151,11 @@ def test_a_lock_is_released_when_fit_fails_and_refuses_a_second_holder_meanwhile
     FolderLock(tmp_path).release()  # free again: a failed cell does not keep its folder
 
 
+# Python's default Ctrl-C handler, as in a terminal, even when the suite runs in the
+# background with SIGINT ignored (see tests/test_interrupt.py).
 SAVER = r"""
 import io, os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import torch
 from workbench import checkpoint as ck
 

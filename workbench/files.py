@@ -82,11 +82,13 @@ def _create_temp(path: Path) -> tuple[int, str]:
 def interrupts_deferred():
     """Hold SIGINT (Ctrl-C, the notebook's stop button) until the block ends, then raise it.
 
-    Only the main thread receives signals, so elsewhere this does nothing. The previous
-    handler is put back first, and the held interrupt is delivered to it.
+    Only the main thread receives signals, so elsewhere this does nothing; nor where SIGINT
+    is ignored. The previous handler is put back first, and the held interrupt is delivered
+    to it.
     """
     old = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or old is None:
+    main = threading.current_thread() is threading.main_thread()
+    if not main or old is None or old is signal.SIG_IGN:
         yield  # None: a handler not set from Python, which could not be put back
         return
     held = []

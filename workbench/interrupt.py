@@ -55,12 +55,14 @@ class StopButton:
     """While entered (in the main thread), SIGINT sets `pressed` instead of raising.
 
     The previous handler is put back on exit. In other threads, where Python delivers no
-    signals, it does nothing and `pressed` stays False.
+    signals, and where SIGINT is ignored, it does nothing and `pressed` stays False.
 
+    >>> old = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
     >>> with StopButton() as button:
     ...     signal.raise_signal(signal.SIGINT)
     >>> button.pressed
     True
+    >>> _ = signal.signal(signal.SIGINT, old)
     """
 
     def __init__(self):
@@ -72,7 +74,12 @@ class StopButton:
         self.pressed = True
 
     def __enter__(self) -> StopButton:
-        if threading.current_thread() is threading.main_thread():
+        # SIGINT ignored (a job started in the background, `nohup`): the process was told not
+        # to stop on Ctrl-C, so the button stays off rather than turning it into a stop.
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        ):
             self._previous = signal.signal(signal.SIGINT, self._press)
             self._installed = True
         return self
