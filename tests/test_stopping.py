@@ -8,6 +8,7 @@ import random
 import pytest
 
 import workbench.prechelt
+import workbench.rule
 import workbench.stopping
 from workbench.stopping import (
     RULES,
@@ -606,7 +607,9 @@ def test_rule_base_is_abstract():
     )
 
 
-@pytest.mark.parametrize("module", [workbench.stopping, workbench.prechelt], ids=repr)
+@pytest.mark.parametrize(
+    "module", [workbench.rule, workbench.stopping, workbench.prechelt], ids=repr
+)
 def test_doctests(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0, "the docstring examples hold"

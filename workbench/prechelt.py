@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from workbench.stopping import (
+from workbench.rule import (
     Look,
     Param,
     Rule,
