@@ -1,6 +1,6 @@
 """Hyperparameter search with early stopping: successive halving, and Optuna trials that
-report every epoch so that a pruner (driven by a workbench stop rule, or Optuna's own) can
-end the poor ones early.
+report every epoch so that a pruner (Optuna's own, or one driven by a workbench stop rule) can
+end the poor ones early; a stop rule passed as `stop` ends a trial early from the inside.
 
 Optuna is imported only when a trial or a pruner is made, so `import workbench` stays light.
 The search space of the lesson is `suggest`; `fit_trial` trains one MLP on it, and `worker`
@@ -131,6 +131,11 @@ def rule_pruner(rule, also=None, *, monitor: str = "val_acc"):
     """An Optuna pruner that prunes a trial when a workbench stop `rule` fires on the values
     the trial reported, or when the Optuna pruner `also` prunes it.
 
+    Beware: a trial the rule stops is marked PRUNED, so ``study.best_trial`` ignores it and
+    TPE ranks it below every complete trial, however good its score. For early stopping
+    inside a trial, pass the rule as `fit_trial`'s ``stop`` (the trial completes); lesson 8
+    runs both.
+
     Parameters
     ----------
     rule : stop rule
@@ -239,12 +244,12 @@ def worker(
     data = wb_data.load("digits", seed=seed, test_size=0)
     # Optuna 4.9 renamed the retry callback; take the new name where this Optuna has it.
     retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
-    if retry is None:
-        retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry)}
-    else:
-        retry = {"heartbeat_stale_trial_callback": retry(max_retry)}
     with warnings.catch_warnings():  # the heartbeat is marked experimental; it is what we need
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if retry is None:
+            retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry)}
+        else:
+            retry = {"heartbeat_stale_trial_callback": retry(max_retry)}
         rdb = optuna.storages.RDBStorage(
             storage, heartbeat_interval=heartbeat, grace_period=grace, **retry
         )
