@@ -57,11 +57,12 @@ def notebook(cells) -> dict:
             {
                 "cell_type": "code",
                 "execution_count": None,
+                "id": f"cell-{i}",  # nbformat 4.5 requires ids (a warning now, an error later)
                 "metadata": {},
                 "outputs": [],
                 "source": c,
             }
-            for c in cells
+            for i, c in enumerate(cells)
         ],  # fmt: skip
         "metadata": {
             "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}

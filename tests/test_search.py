@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import optuna
 import pytest
@@ -145,4 +146,6 @@ def test_a_sigkilled_workers_trial_is_failed_and_retried_by_a_survivor(tmp_path)
 
 def retried_from(trial):
     retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
-    return (retry or optuna.storages.RetryFailedTrialCallback).retried_trial_number(trial)
+    with warnings.catch_warnings():  # marked experimental; it is what the test reads
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return (retry or optuna.storages.RetryFailedTrialCallback).retried_trial_number(trial)
