@@ -1,6 +1,6 @@
 """How lesson 07 chose each contender's learning rate: on validation, from one grid, fairly.
 
-    python benchmarks/tune_07.py            # about 3-5 minutes on 2 cores
+    python benchmarks/tune_07.py            # about 8 minutes on 2 cores
 
 Every method of the lesson (scratch, frozen, fine-tune and the shuffled-label source on the
 MLP world; scratch, scratch with the two-rate recipe, the shuffled source and the real
@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = ROOT / "notebooks" / "07_transfer_learning.ipynb"
 OUT = ROOT / "benchmarks" / "tuning" / "07_rates.csv"
-GRID = (1e-3, 3e-3, 1e-2, 3e-2)
+GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 # the lesson's cells to run, by what they start with (in the lesson's order)
 CELLS = ("import matplotlib", "source_data = ", "def few_labels", "def reuse", "def optimizer_for", "LR = {",
          "noise = wb.models.MLP", "noise_cnn = ", "DIGIT_LR = {")  # fmt: skip
