@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -170,7 +171,7 @@ def notebook7(tmp_path_factory):
 
 
 def open_notebook(page, url: str) -> None:
-    """Open a notebook in JupyterLab and wait until its kernel is ready."""
+    """Open a notebook in JupyterLab (or Notebook 7) and wait until its kernel is ready."""
     page.goto(url)
     page.wait_for_function("window.jupyterapp && window.jupyterapp.shell", timeout=60_000)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
@@ -192,6 +193,22 @@ def wait_idle(page, timeout: int = 120_000) -> None:
                       .some(p => p.textContent.includes('[*]'));
         }""",
         timeout=timeout,
+    )
+
+
+WIDGET_ERROR = re.compile(r"Error displaying widget|model not found|(VBox|HBox)\(children=")
+
+
+def drawn_canvases(page, within: str = ".jp-OutputArea-output") -> int:
+    """How many canvases under `within` hold drawn pixels (a canvas never drawn is blank)."""
+    return page.evaluate(
+        """(within) => [...document.querySelectorAll(within + ' canvas')].filter(c => {
+            if (!c.width || !c.height) return false;
+            const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) return true;
+            return false;
+        }).length""",
+        within,
     )
 
 

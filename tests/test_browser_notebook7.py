@@ -10,7 +10,14 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM_ARGS, chromium_path, notebook, wait_idle
+from conftest import (
+    CHROMIUM_ARGS,
+    WIDGET_ERROR,
+    chromium_path,
+    drawn_canvases,
+    open_notebook,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -23,39 +30,25 @@ CELLS = [
     "                 live=True)",
     "explorer = wb.explore(history)\nexplorer",
 ]
-WIDGET_TEXT = re.compile(r"Error displaying widget|model not found|(VBox|HBox)\(children=")
 STOPS = re.compile(r"stops after epoch\s+(\d+)")
-# chart canvases that hold drawn pixels (a canvas never drawn is blank)
-DRAWN = """() => [...document.querySelectorAll('.wb-chart canvas')].filter(c => {
-    const px = c.width && c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    return px && px.some((v, i) => i % 4 === 3 && v !== 0);
-}).length"""
 
 
 def test_live_curve_and_explorer_work_in_notebook_7(notebook7):
-    import json
-
     from playwright.sync_api import sync_playwright
 
-    (notebook7.work / "nb7.ipynb").write_text(json.dumps(notebook(CELLS)))
+    notebook7.write("nb7.ipynb", CELLS)  # opened at Notebook 7's /notebooks/ URL below
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1100, "height": 1400})
         try:
-            page.goto(f"{notebook7.url}/notebooks/nb7.ipynb")
-            page.wait_for_function("window.jupyterapp && window.jupyterapp.shell", timeout=60_000)
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            page.evaluate(
-                "async () => await window.jupyterapp.shell.currentWidget"
-                ".context.sessionContext.ready"
-            )
+            open_notebook(page, f"{notebook7.url}/notebooks/nb7.ipynb")
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             wait_idle(page, timeout=180_000)
             text = page.locator(".jp-Notebook").inner_text()
-            found = WIDGET_TEXT.search(text)
+            found = WIDGET_ERROR.search(text)
             assert not found, f"Notebook 7 shows {found.group(0)!r} instead of the views"
             assert "Traceback" not in text, f"a cell failed in Notebook 7:\n{text[-1500:]}"
-            drawn = page.evaluate(DRAWN)
+            drawn = drawn_canvases(page, ".wb-chart")
             assert drawn >= 1, "the live curve should be drawn on a canvas in Notebook 7"
             status = page.locator(".wb-chart .wb-status-text").first.inner_text()
             assert "stopped early at epoch 20" in status, (

@@ -10,27 +10,23 @@ state and the page draws the charts again from it, with no kernel behind them.
 """
 
 import json
-import re
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM_ARGS, chromium_path, open_notebook, wait_idle
+from conftest import (
+    CHROMIUM_ARGS,
+    WIDGET_ERROR,
+    chromium_path,
+    drawn_canvases,
+    open_notebook,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = ROOT / "notebooks" / "03_threshold_vs_patience.ipynb"
 FAILURE_SHOT = Path("/tmp/workbench_reopen_failure.png")
-WIDGET_TEXT = re.compile(r"Error displaying widget|model not found|(VBox|HBox)\(children=")
-
-# How many chart canvases hold drawn pixels (a canvas that was never drawn is blank).
-DRAWN_CHARTS = """() => [...document.querySelectorAll('.jp-OutputArea-output canvas')]
-    .filter(c => {
-        if (!c.width || !c.height) return false;
-        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) return true;
-        return false;
-    }).length"""
 
 
 def test_a_run_lesson_reopened_without_its_kernel_shows_its_charts(lab):
@@ -45,7 +41,7 @@ def test_a_run_lesson_reopened_without_its_kernel_shows_its_charts(lab):
             open_notebook(page, f"{lab.url}/lab/tree/{name}?reset")
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             wait_idle(page, timeout=180_000)
-            live = page.evaluate(DRAWN_CHARTS)
+            live = drawn_canvases(page)
             assert live >= 2, f"after Run All the lesson should draw its charts; {live} drawn"
             page.evaluate(
                 """async () => {
@@ -65,12 +61,12 @@ def test_a_run_lesson_reopened_without_its_kernel_shows_its_charts(lab):
             open_notebook(page, f"{lab.url}/lab/tree/{name}?reset")  # a new kernel starts
             page.wait_for_timeout(4000)
             text = page.locator(".jp-Notebook").inner_text()
-            found = WIDGET_TEXT.search(text)
+            found = WIDGET_ERROR.search(text)
             assert not found, (
                 f"a lesson reopened after its kernel is gone shows {found.group(0)!r} "
                 "instead of its charts"
             )
-            drawn = page.evaluate(DRAWN_CHARTS)
+            drawn = drawn_canvases(page)
             assert drawn >= live, (
                 f"the reopened lesson draws {drawn} charts; before it was closed it drew {live}"
             )
