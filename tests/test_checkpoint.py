@@ -25,7 +25,7 @@ def digits():
 
 
 def small(seed=0):
-    return MLP((64, 32, 10), dropout=0.2, seed=seed)  # dropout: resume must restore torch's RNG
+    return MLP((64, 32, 10), dropout=0.2, seed=seed)  # dropout: resume must restore its generator
 
 
 def same_weights(a, b):
@@ -49,7 +49,8 @@ def test_every_part_of_the_state_round_trips(tmp_path):
     model = MLP((4, 8, 3), batch_norm=True)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-    gen = torch.Generator().manual_seed(1)
+    gen, masks = torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)
+    torch.rand(3, generator=masks)
     for _ in range(3):  # give every part a non-initial state
         opt.zero_grad()
         model(torch.randn(5, 4, generator=gen)).sum().backward()
@@ -59,22 +60,24 @@ def test_every_part_of_the_state_round_trips(tmp_path):
     history.stop = Patience(1)(history)
     random.seed(3)
     np.random.seed(4)  # noqa: NPY002 - the global generator is what a resume must restore
-    state = TrainingState(model, opt, sched, gen, history, Patience(1), {"seed": 0})
+    state = TrainingState(model, opt, sched, gen, history, Patience(1), {"seed": 0}, masks)
     ck.save(tmp_path / "a.pt", state.capture(3, 0.3, {"w": torch.ones(2)}))
-    expected = (torch.get_rng_state(), gen.get_state(), random.getstate(), np.random.get_state())  # noqa: NPY002
+    expected = (masks.get_state(), gen.get_state(), random.getstate(), np.random.get_state())  # noqa: NPY002
 
     model2 = MLP((4, 8, 3), batch_norm=True, seed=9)
     opt2 = torch.optim.SGD(model2.parameters(), lr=0.1, momentum=0.9)
     sched2 = torch.optim.lr_scheduler.StepLR(opt2, step_size=1, gamma=0.5)
-    gen2, history2 = torch.Generator(), wb.History()
+    gen2, masks2, history2 = torch.Generator(), torch.Generator(), wb.History()
     torch.manual_seed(123), random.seed(5), np.random.seed(6)  # noqa: NPY002
-    state2 = TrainingState(model2, opt2, sched2, gen2, history2, Patience(1), {"seed": 0})
+    users = torch.get_rng_state()
+    state2 = TrainingState(model2, opt2, sched2, gen2, history2, Patience(1), {"seed": 0}, masks2)
     first, best_value, best_state = state2.start(tmp_path / "a.pt", None, epochs=5, override=False)
 
     assert same_weights(model, model2)  # BatchNorm's running statistics included
     assert str(opt2.state_dict()) == str(opt.state_dict())
     assert sched2.state_dict() == sched.state_dict()
-    assert torch.equal(torch.get_rng_state(), expected[0])
+    assert torch.equal(masks2.get_state(), expected[0]), "the dropout generator is restored"
+    assert torch.equal(torch.get_rng_state(), users), "torch's global generator is the user's"
     assert torch.equal(gen2.get_state(), expected[1])
     assert random.getstate() == expected[2]
     np_state = np.random.get_state()  # noqa: NPY002
@@ -122,6 +125,24 @@ def test_resuming_from_any_epoch_ends_bit_identical(digits, full_run):
         assert h.without("seconds") == history.without("seconds"), path.name
         assert h.stop == history.stop and h.best_epoch == history.best_epoch
         assert same_weights(resumed, model), path.name
+
+
+def test_a_checkpoint_from_before_the_dropout_generator_still_resumes_bit_identical(
+    digits, full_run, tmp_path
+):
+    # Older files saved torch's global CPU state, which their dropout had drawn from.
+    model, history, folder = full_run
+    state = ck.load(folder / "epoch-0003.pt")
+    rng = state["rng"]
+    rng["torch"] = rng.pop("dropout")
+    del rng["dropout_device"]
+    ck.save(tmp_path / "old.pt", state)
+    resumed = small(seed=7)
+    h = wb.fit(resumed, digits, resume=tmp_path / "old.pt", **RUN)
+    assert h.without("seconds") == history.without("seconds"), (
+        "a run resumed from an older checkpoint should continue the same dropout masks"
+    )
+    assert same_weights(resumed, model), "and end with the same weights"
 
 
 def test_uninterrupted_run_is_unchanged_by_checkpointing(digits, full_run):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,7 @@ from workbench.data import Data, from_tensors
 from workbench.history import History
 from workbench.interrupt import Interrupted, StopButton, remember
 from workbench.lock import releases_locks
+from workbench.models import dropout_from
 from workbench.stopping import NonFinite, Stop, best_epoch, resolve_mode
 from workbench.threads import pick_threads, using_threads
 
@@ -165,8 +167,12 @@ def fit(
     restore_best : bool
         At the end, load the weights of the best epoch by `monitor` (and `mode`).
     seed : int
-        Seeds the shuffling and torch's global generator (dropout): the same seed gives
-        the same history on the CPU.
+        Seeds the run's own generators: one for the shuffling, one for the masks of
+        `workbench.models.Dropout` layers. The same seed gives the same history on the CPU,
+        whatever else the process draws meanwhile (a playground, another cell): fit never
+        reads or writes torch's global generator. A model of your own that draws from the
+        global generator (``nn.Dropout``, ``torch.rand`` in ``forward``) is not seeded by
+        this: call ``torch.manual_seed`` before fit, or use ``workbench.models.Dropout``.
     device : str
         "auto" (CUDA, then MPS, then CPU) or a device name such as "cpu" or "cuda:0".
     opt : str or callable
@@ -230,17 +236,24 @@ def fit(
         data = from_tensors(*data)
     dev = pick_device(device)
     n_threads = pick_threads(model, batch_size, dev, threads)
-    # From here on the stop button only sets a flag (see workbench.interrupt), and torch
-    # runs at the chosen thread count; both are put back when fit returns or raises.
-    with StopButton() as button, using_threads(n_threads):
+    # From here on the stop button only sets a flag (see workbench.interrupt), torch runs at
+    # the chosen thread count, and (once the checks passed) the model's Dropout layers draw
+    # from the run's generator; all three are put back when fit returns or raises.
+    with StopButton() as button, using_threads(n_threads), ExitStack() as run_scope:
         classification = data.task == "classification"
         loss = make_loss(loss_fn, data.task)
         data, batches = before_training(  # once, so that nothing is wrong by epoch 1
             model, data, dev, loss=loss, loss_fn=loss_fn, batch_size=batch_size
         )
 
-        torch.manual_seed(seed)
-        gen = torch.Generator(device=dev if dev.type == "cuda" else "cpu").manual_seed(seed)
+        # The run's own generators, for shuffling and for dropout masks: fit never touches
+        # torch's global one. `masks` gives the stream the global generator gave after
+        # torch.manual_seed(seed), which is where dropout drew from before.
+        where = dev if dev.type == "cuda" else "cpu"
+        gen = torch.Generator(device=where).manual_seed(seed)
+        masks = torch.Generator(device=where).manual_seed(seed)
+        run_scope.enter_context(dropout_from(model, masks))
+
         X, y = (t.to(dev) for t in data.train)
         X_val, y_val = (t.to(dev) for t in data.val)
         test = None if data.test is None else tuple(t.to(dev) for t in data.test)
@@ -272,7 +285,7 @@ def fit(
                 "loss_fn": loss_fn or ("cross_entropy" if classification else "mse"),
                 "stop": stop, "monitor": monitor, "mode": mode, "restore_best": restore_best,
                 "data": [len(X), len(X_val)], "columns": names,
-            })  # fmt: skip
+            }, dropout=masks)  # fmt: skip
             first, best_value, best_state = run.start(
                 resume, saver, epochs=epochs, override=override
             )

@@ -1,10 +1,11 @@
 """Exact resume: capture a training run's whole state and put it back, bit for bit.
 
-`fit` keeps its live objects (model, optimizer, scheduler, shuffling generator, history) in
-a `TrainingState`. After an epoch it captures them, together with every random generator
-the run may draw from, into plain data that `workbench.checkpoint.save` writes; a resume
-restores them all, so the remaining epochs draw the same batches and the same dropout masks
-as if the run had never stopped.
+`fit` keeps its live objects (model, optimizer, scheduler, its shuffling and dropout
+generators, history) in a `TrainingState`. After an epoch it captures them, together with
+Python's and NumPy's global generators, into plain data that `workbench.checkpoint.save`
+writes; a resume restores them all, so the remaining epochs draw the same batches and the
+same dropout masks as if the run had never stopped. Torch's global generator is neither
+saved nor put back: fit never draws from it, and it belongs to the user's cells.
 """
 
 from __future__ import annotations
@@ -82,33 +83,36 @@ def _code(code: types.CodeType) -> str:
     return f"{code.co_code.hex()}|{code.co_names}|{code.co_varnames}|{consts}"
 
 
-def _rng_state(generator: torch.Generator) -> dict:
+def _rng_state(generator: torch.Generator, dropout: torch.Generator | None) -> dict:
+    # The run's own generators; torch's global one belongs to the user's cells (and to
+    # anything training beside this run), so it is neither saved nor put back.
     state = {
-        "torch": torch.get_rng_state(),
         "generator": generator.get_state(),
         "generator_device": generator.device.type,
         "python": plain(random.getstate()),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if dropout is not None:
+        state["dropout"] = dropout.get_state()
+        state["dropout_device"] = dropout.device.type
     if "numpy" in sys.modules:  # only a run that imported NumPy can have used it
         kind, keys, pos, has_gauss, cached = sys.modules["numpy"].random.get_state()  # noqa: NPY002
         state["numpy"] = [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]
     return state
 
 
-def _set_rng_state(state: dict, generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
+def _set_rng_state(state: dict, generator: torch.Generator, dropout: torch.Generator | None):
     if state["generator_device"] == generator.device.type:
         generator.set_state(state["generator"])
     else:
         warnings.warn("resumed on another device: the shuffling order restarts", stacklevel=3)
-    if (
-        "cuda" in state
-        and torch.cuda.is_available()
-        and len(state["cuda"]) == torch.cuda.device_count()
-    ):
-        torch.cuda.set_rng_state_all(state["cuda"])
+    # A file from before the run had a dropout generator saved torch's global CPU state,
+    # which is what its dropout drew from on the CPU: it continues the same masks.
+    saved, kind = state.get("dropout", state.get("torch")), state.get("dropout_device", "cpu")
+    if dropout is not None and saved is not None:
+        if kind == dropout.device.type:
+            dropout.set_state(saved)
+        else:
+            warnings.warn("resumed on another device: the dropout masks restart", stacklevel=3)
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     if "numpy" in state:
@@ -123,12 +127,15 @@ class TrainingState:
     """The live objects of one `fit` run, captured into a checkpoint and restored from one.
 
     `fit` builds one when asked to checkpoint or resume; `settings` are its keyword
-    arguments that must match for a resume to continue the same run.
+    arguments that must match for a resume to continue the same run; `generator` shuffles
+    and `dropout` (optional) draws the masks of the model's `workbench.models.Dropout`.
     """
 
-    def __init__(self, model, optimizer, scheduler, generator, history, rule, settings: dict):
+    def __init__(
+        self, model, optimizer, scheduler, generator, history, rule, settings: dict, dropout=None
+    ):
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
-        self.generator, self.history, self.rule = generator, history, rule
+        self.generator, self.dropout, self.history, self.rule = generator, dropout, history, rule
         self.settings = {
             **{k: plain(v) for k, v in settings.items()},
             "architecture": fingerprint(model),
@@ -151,7 +158,7 @@ class TrainingState:
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "history": history,
             "settings": self.settings,
-            "rng": _rng_state(self.generator),
+            "rng": _rng_state(self.generator, self.dropout),
             "best": {"value": best_value, "model": best_state},
         }
 
@@ -235,7 +242,7 @@ class TrainingState:
                     group[key] = now[key]
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"], self.generator)
+        _set_rng_state(state["rng"], self.generator, self.dropout)
         restored = History.from_dict(state["history"])
         self.history.clear()
         self.history.update(restored)
