@@ -226,3 +226,12 @@ def test_fit_hands_its_dropout_generator_to_our_dropout_and_puts_it_back(moons):
     assert torch.equal(torch.get_rng_state(), state), "fit moved torch's global generator"
     assert seen[0] is not None and seen[0] is seen[1], "fit's run owns one dropout generator"
     assert layer.generator is None, "after fit the layer is back to what it was"
+
+
+def test_doctests():
+    import doctest
+
+    import workbench.models
+
+    result = doctest.testmod(workbench.models)
+    assert result.failed == 0 and result.attempted > 0, "a doctest of workbench.models failed"

@@ -59,7 +59,8 @@ def averages(explorer) -> str:
     parts = []
     for slot in explorer.slots:
         try:
-            a = average([explorer.runs[label] for label in same], slot.rule, explorer.test_metric)
+            runs = [explorer.runs[label] for label in same]  # checked once, by explore
+            a = average(runs, slot.rule, explorer.test_metric, checked=True)
         except (KeyError, ValueError):
             continue
         never = f" ({a['never']} never stop)" if a["never"] else ""

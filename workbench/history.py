@@ -8,7 +8,80 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import numbers
+from collections.abc import Mapping, Sequence
+
+
+def check_history(history, name: str = "history") -> None:
+    """Raise a clear error unless `history` is a recorded run: metric name -> per-epoch numbers.
+
+    The one check of every public function that takes a history (`History(...)`,
+    `wb.summary`, `wb.explore`, the plots), run once per call: every column is a list as
+    long as the others (one row per epoch), every value is a number (NaN and infinity are
+    numbers: a diverged epoch), and an ``epoch`` column, if there is one, counts 1, 2, 3, ...
+    The stop rules do not call it: `fit` and the playground call them after every epoch.
+
+    Parameters
+    ----------
+    history : object
+        What was passed as a recorded run.
+    name : str
+        How to call it in the message (e.g. the run's label).
+
+    Raises
+    ------
+    TypeError
+        Not a mapping, or a column that is not a list.
+    ValueError
+        A value that is not a number, columns of different lengths, or epochs that do not
+        count from 1; the message names the column and the row.
+
+    >>> check_history({"epoch": [1, 2], "val_loss": [0.5, "0.4"]})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: history['val_loss'] holds '0.4' (str) in row 2: ...
+    """
+    if not isinstance(history, Mapping):
+        raise TypeError(
+            f"{name} is a {type(history).__name__}, not a recorded run: pass what wb.fit "
+            "returns, or a dict of metric name -> list of per-epoch numbers"
+        )
+    lengths = {}
+    for column, values in history.items():
+        if hasattr(values, "tolist") and hasattr(values, "__len__"):  # numpy, torch
+            values = values.tolist()
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+            raise TypeError(
+                f"{name}[{column!r}] is a {type(values).__name__}, not a list of per-epoch "
+                f"numbers: write it as [value at epoch 1, value at epoch 2, ...]"
+            )
+        for row, v in enumerate(values, start=1):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                how = "turn a tensor into a number with .item()" if hasattr(v, "item") else (
+                    "convert the column with float(...) (float('nan') for a missing value)"
+                )  # fmt: skip
+                raise ValueError(
+                    f"{name}[{column!r}] holds {v!r} ({type(v).__name__}) in row {row}: every "
+                    f"value must be a number, one per epoch; {how}, or leave the column out"
+                )
+        lengths[column] = len(values)
+    if len(set(lengths.values())) > 1:
+        short = min(lengths, key=lengths.get)
+        long = max(lengths, key=lengths.get)
+        raise ValueError(
+            f"{name}[{short!r}] has {lengths[short]} rows but {name}[{long!r}] has "
+            f"{lengths[long]}: row {lengths[short] + 1} of {short!r} is missing. Give every "
+            "column one value per recorded epoch (float('nan') where there is none)"
+            + (", or leave the 'epoch' column out (epochs then count 1, 2, 3, ...)"
+               if short == "epoch" else "")
+        )  # fmt: skip
+    epochs = list(history.get("epoch", ()))
+    for row, epoch in enumerate(epochs, start=1):
+        if epoch != row:
+            raise ValueError(
+                f"{name}['epoch'] is {epoch!r} in row {row}: epochs count from 1, one row per "
+                f"epoch (1, 2, 3, ...); got {epochs[:6]}{' ...' if len(epochs) > 6 else ''}"
+            )
 
 
 class History(dict):
@@ -17,7 +90,8 @@ class History(dict):
     Parameters
     ----------
     metrics : mapping of str to list of float, optional
-        Initial columns, e.g. ``{"epoch": [1, 2], "val_loss": [0.9, 0.8]}``.
+        Initial columns, e.g. ``{"epoch": [1, 2], "val_loss": [0.9, 0.8]}``, checked by
+        `check_history` (equal lengths, numbers, epochs counted from 1).
     monitor, mode : str
         The metric that defines "best", and whether lower ("min") or higher ("max") is better.
 
@@ -38,6 +112,8 @@ class History(dict):
     """
 
     def __init__(self, metrics: Mapping | None = None, *, monitor="val_loss", mode="min"):
+        if metrics is not None:
+            check_history(metrics, "metrics")
         super().__init__({k: [float(v) for v in vs] for k, vs in (metrics or {}).items()})
         self.monitor = monitor
         self.mode = mode

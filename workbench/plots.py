@@ -11,6 +11,7 @@ import math
 import textwrap
 from collections.abc import Mapping, Sequence
 
+from workbench.history import check_history
 from workbench.stopping import resolve_mode
 
 LOSSES = ("train_loss", "val_loss")
@@ -162,6 +163,7 @@ def plot_history(
     -------
     matplotlib Axes
     """
+    check_history(history, "history" if label is None else f"run {label!r}")
     if ax is None:
         import matplotlib.pyplot as plt
 

@@ -8,12 +8,11 @@ to average); `average` gives a rule's means over such a group.
 
 from __future__ import annotations
 
-import math
-import numbers
 import re
 from collections.abc import Mapping, Sequence
 
 from workbench import stopping
+from workbench.history import check_history
 from workbench.plots import best_of, epochs_of, mode_of
 
 # "seed 3", "(seed=3)", "repeat 2": the part of a label that names a repeat, not a setting
@@ -24,7 +23,9 @@ def _at(values, epoch):
     return values[epoch - 1] if values and epoch and epoch <= len(values) else None
 
 
-def summary(history: Mapping, rule, *, test_metric: str | None = None) -> dict:
+def summary(
+    history: Mapping, rule, *, test_metric: str | None = None, checked: bool = False
+) -> dict:
     """Replay `rule` over a recorded history and say what stopping there would have given.
 
     Parameters
@@ -35,6 +36,9 @@ def summary(history: Mapping, rule, *, test_metric: str | None = None) -> dict:
         A stop rule, e.g. ``stopping.Patience(5)``.
     test_metric : str, optional
         The held-out score to report; default ``test_acc``, else ``test_loss``, if recorded.
+    checked : bool
+        True where the caller has already run `check_history` on it (the explorer replays
+        the same runs at every slider value); else it is checked here.
 
     Returns
     -------
@@ -53,6 +57,8 @@ def summary(history: Mapping, rule, *, test_metric: str | None = None) -> dict:
     >>> s["stop_epoch"], s["epochs_saved"], s["test"], s["test_restored"]
     (4, 1, 0.7, 0.8)
     """
+    if not checked:
+        check_history(history)
     stop = rule(history)
     monitor = getattr(rule, "monitor", None) or getattr(history, "monitor", None) or "val_loss"
     rule_mode = getattr(rule, "mode", None)
@@ -96,66 +102,9 @@ def summary(history: Mapping, rule, *, test_metric: str | None = None) -> dict:
     }
 
 
-def check_history(history, name: str = "history") -> None:
-    """Raise a clear error if `history` is not metric name -> list of per-epoch numbers.
-
-    Parameters
-    ----------
-    history : object
-        What was passed as a recorded run.
-    name : str
-        How to call it in the message (e.g. the run's label).
-
-    Raises
-    ------
-    TypeError
-        Not a mapping, a column that is not a list, or a value that is not a number.
-    ValueError
-        No epochs at all, or an ``epoch`` column whose length or numbers do not fit.
-    """
-    if not isinstance(history, Mapping):
-        raise TypeError(
-            f"{name} is a {type(history).__name__}, not a recorded run: pass what wb.fit "
-            "returns, or a dict of metric name -> list of per-epoch numbers"
-        )
-    for column, values in history.items():
-        if hasattr(values, "tolist") and hasattr(values, "__len__"):  # numpy, torch
-            values = values.tolist()
-        if isinstance(values, str | bytes) or not isinstance(values, Sequence):
-            raise TypeError(
-                f"{name}[{column!r}] is a {type(values).__name__}, not a list of per-epoch "
-                f"numbers: write it as [value at epoch 1, value at epoch 2, ...]"
-            )
-        for i, v in enumerate(values, start=1):
-            if isinstance(v, bool) or not isinstance(v, numbers.Real):
-                raise TypeError(
-                    f"{name}[{column!r}] holds {v!r} ({type(v).__name__}) at entry {i}: explore "
-                    f"replays rules over numbers. Convert the column with float(...) (use "
-                    f"float('nan') for a missing value), or leave the column out"
-                )
-    lengths = {column: len(values) for column, values in history.items()}
-    if not any(lengths.values()):
-        raise ValueError(f"{name} has no recorded epochs: train first, e.g. history = wb.fit(...)")
-    if "epoch" in history and history["epoch"]:
-        longest = max((c for c in lengths if c != "epoch"), key=lengths.get, default="epoch")
-        epochs = list(history["epoch"])
-        if len(epochs) != lengths[longest]:
-            raise ValueError(
-                f"{name}['epoch'] has {len(epochs)} entries but {name}[{longest!r}] has "
-                f"{lengths[longest]}: give one epoch number per recorded epoch, or leave the "
-                f"'epoch' column out (epochs then count 1, 2, 3, ...)"
-            )
-        steps = [b - a for a, b in zip(epochs, epochs[1:], strict=False)]
-        if any(not math.isfinite(e) or e != int(e) for e in epochs) or any(s <= 0 for s in steps):
-            raise ValueError(
-                f"{name}['epoch'] must count whole epochs upwards (1, 2, 3, ...); got "
-                f"{epochs[:6]}{' ...' if len(epochs) > 6 else ''}"
-            )
-
-
 def check_runs(runs) -> tuple[dict, dict]:
     """One history, a list of them, or a dict label -> history (or -> list of repeats), as
-    a dict label -> history, each checked by `check_history`.
+    a dict label -> history, each checked by `check_history` and refused if it is empty.
 
     A list as a value (``{"BN": [h0, h1, h2]}``) holds repeats of one setting; they are
     labelled ``"BN #1"``, ``"BN #2"``, ... and `repeat_groups` puts them together.
@@ -181,7 +130,12 @@ def check_runs(runs) -> tuple[dict, dict]:
     if not named:
         raise ValueError("explore needs at least one recorded history, e.g. wb.explore(history)")
     for label, history in named.items():
-        check_history(history, "history" if len(named) == 1 else f"run {label!r}")
+        name = "history" if len(named) == 1 else f"run {label!r}"
+        check_history(history, name)
+        if not any(len(values) for values in history.values()):
+            raise ValueError(
+                f"{name} has no recorded epochs: train first, e.g. history = wb.fit(...)"
+            )
     return named, groups
 
 
@@ -221,8 +175,10 @@ def repeat_groups(labels: Sequence[str], repeats=None, settings: Mapping | None 
     return {label: settings.get(label) or _REPEAT.sub("", label).strip() for label in labels}
 
 
-def average(histories: Sequence[Mapping], rule, test_metric: str | None = None) -> dict:
-    """A rule's means over repeats of one setting.
+def average(
+    histories: Sequence[Mapping], rule, test_metric: str | None = None, *, checked: bool = False
+) -> dict:
+    """A rule's means over repeats of one setting (`checked` as in `summary`).
 
     Returns
     -------
@@ -231,7 +187,10 @@ def average(histories: Sequence[Mapping], rule, test_metric: str | None = None) 
         ``epochs_saved``, ``test_metric``, ``test`` (mean score there), ``test_restored``
         (mean score of what restore_best loads); None where nothing was recorded.
     """
-    sums = [summary(h, rule, test_metric=test_metric) for h in histories]
+    if not checked:
+        for i, h in enumerate(histories, start=1):
+            check_history(h, f"run {i}")
+    sums = [summary(h, rule, test_metric=test_metric, checked=True) for h in histories]
 
     def mean(key):
         xs = [s[key] for s in sums if s[key] is not None]

@@ -224,7 +224,9 @@ class Slot:
         """Replay the rule over the explorer's run and move the markers there."""
         history, self.note = self.explorer.history, self.error
         try:
-            self.summary = summary(history, self.rule, test_metric=self.explorer.test_metric)
+            self.summary = summary(  # explore checked the runs once, when it opened
+                history, self.rule, test_metric=self.explorer.test_metric, checked=True
+            )
         except KeyError as error:  # the rule watches a metric this run did not record
             self.summary, self.result = None, None
             self.note = str(error)
