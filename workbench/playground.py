@@ -273,6 +273,9 @@ def playground(**settings) -> Playground:
     loss curves and the controls (Play, Pause, Step, Reset, sliders). In code, use
     ``pg.step(n)``, ``pg.set(lr=...)``, ``pg.reset()`` and read ``pg.history``.
 
+    Every value is checked before anything trains: a bad one raises a ValueError that
+    names it, says what is allowed and gives an example. NumPy numbers count as numbers.
+
     Parameters
     ----------
     problem : str
@@ -296,8 +299,9 @@ def playground(**settings) -> Playground:
         Seeds the points, the initial weights and the shuffling.
     events, epochs
         A run to replay, as in ``pg.config``.
-    device : str
-        "cpu" (default): these networks are too small to gain from a GPU.
+    device : str or torch.device
+        "cpu" (default): these networks are too small to gain from a GPU. "cuda" (where
+        this machine has one) and "auto" are taken too.
     max_epochs : int
         Playing pauses here (5000), so a forgotten playground does not train forever.
 
