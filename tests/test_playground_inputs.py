@@ -81,6 +81,7 @@ BAD_SETTINGS = [
     ({"lr": NAN}, "lr"),
     ({"lr": INF}, "lr"),
     ({"lr": 1000}, "lr"),
+    ({"lr": 10**400}, "lr"),  # too large for a float
     ({"lr": "0.1"}, "lr"),
     ({"lr": True}, "lr"),
     ({"lr": None}, "lr"),
@@ -434,10 +435,13 @@ def test_every_value_a_control_offers_trains(controls):
             )
     for name in rule_classes():
         controls.rule.value = name
-        for slider in controls.rule_sliders.values():
-            slider.value = slider.max
-        controls.step.click()
-        assert "color:#b00020" not in controls.message.value, controls.message.value
+        for end in ("min", "max"):
+            for slider in controls.rule_sliders.values():
+                slider.value = getattr(slider, end)
+            controls.step.click()
+            assert "color:#b00020" not in controls.message.value, (
+                f"{name} with its sliders at their {end}: {controls.message.value}"
+            )
     assert playground(**pg.config).history.to_json() == pg.history.to_json()
 
 

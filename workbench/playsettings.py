@@ -134,7 +134,9 @@ def number(name, value, low, high, *, example, above=False, what="a number") -> 
 
     NumPy numbers count; True, NaN and "0.1" do not.
     """
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    # an int is finite, and math.isfinite(10**400) would overflow
+    if real and (isinstance(value, numbers.Integral) or math.isfinite(value)):
         if (low < value if above else low <= value) and value <= high:
             return float(value)
     span = f"above {low:g} and at most {high:g}" if above else f"from {low:g} to {high:g}"
