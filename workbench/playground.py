@@ -19,10 +19,8 @@ from __future__ import annotations
 import threading
 import weakref
 
-import torch
-
 from workbench.playrun import Run
-from workbench.playsettings import DEFAULTS, check, check_together
+from workbench.playsettings import SEED_MAX, check, check_all, check_device, check_together, whole
 
 _PLAYING = weakref.WeakSet()  # at most one playground trains at a time (two cores, a class)
 _BY_CELL = weakref.WeakValueDictionary()  # notebook cell id -> the playground it made last
@@ -48,18 +46,16 @@ class Playground:
     """
 
     def __init__(self, *, seed=0, events=(), epochs=0, device="cpu", max_epochs=5000, **settings):
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed={seed!r} must be a whole number, e.g. 0")
-        self.device, self.max_epochs = torch.device(device), max_epochs
-        checked = {k: check(k, v) for k, v in {**DEFAULTS, **settings}.items()}
-        check_together(checked)
+        seed = whole("seed", seed, 0, SEED_MAX, example="seed=0")
+        self.device = check_device(device)
+        self.max_epochs = max_epochs
+        checked = check_all(settings)  # events and epochs are checked before the replay trains
         self._lock = threading.RLock()  # held while an epoch trains or the model is read
         self._halt = threading.Event()
         self._thread, self._pending, self._listeners = None, [], []
         self.error, self.closed, self._view = None, False, None
         self.run = Run(checked, seed, self.device)
-        if events or epochs:
-            self.run.replay(list(events), epochs)
+        self.run.replay(events, epochs)
         cell = _cell_id()
         if cell is not None:  # a re-run cell replaces the playground it made before
             old = _BY_CELL.get(cell)
@@ -78,6 +74,15 @@ class Playground:
     model = property(lambda self: self.run.model, doc="The network being trained.")
     split = property(lambda self: self.run.split, doc="The points (x1, x2 only).")
     seed = property(lambda self: self.run.seed, doc="The seed of this run.")
+
+    @property
+    def max_epochs(self) -> int:
+        """Playing pauses at this epoch."""
+        return self._max_epochs
+
+    @max_epochs.setter
+    def max_epochs(self, value) -> None:
+        self._max_epochs = whole("max_epochs", value, 1, example="max_epochs=5000")
 
     @property
     def playing(self) -> bool:
@@ -119,8 +124,7 @@ class Playground:
         After a stop, stepping continues the run (recorded as an event) and the rule
         watches the epochs from there on.
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs={epochs!r} must be a whole number of at least 1")
+        epochs = whole("epochs", epochs, 1, example="pg.step(10)")
         if self.playing:
             raise RuntimeError("the playground is playing: pause it first (pg.pause())")
         with self._lock:
@@ -155,8 +159,8 @@ class Playground:
 
     def reset(self, seed: int | None = None) -> Playground:
         """Pause, then start over with the settings in use now (and a new seed if given)."""
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"seed={seed!r} must be a whole number")
+        if seed is not None:
+            seed = whole("seed", seed, 0, SEED_MAX, example="pg.reset(seed=1)")
         self.pause()
         with self._lock:
             self._drain()
@@ -178,11 +182,17 @@ class Playground:
 
         While playing it is called on the worker thread: keep it short and thread-safe.
         """
+        if not callable(callback):
+            raise TypeError(
+                f"callback={callback!r} must be a function callback(pg, what), "
+                "e.g. pg.listen(lambda pg, what: print(what, pg.epoch))"
+            )
         self._listeners.append(callback)
 
     def boundary(self, resolution: int = 40):
         """P(class 1) on a grid over the view, as a (resolution, resolution) numpy array,
         top row first; the grid spans `problems.LIMIT` on both axes."""
+        resolution = whole("resolution", resolution, 1, 1000, example="pg.boundary(40)")
         with self._lock:
             return self.run.boundary(resolution)
 
@@ -263,6 +273,9 @@ def playground(**settings) -> Playground:
     loss curves and the controls (Play, Pause, Step, Reset, sliders). In code, use
     ``pg.step(n)``, ``pg.set(lr=...)``, ``pg.reset()`` and read ``pg.history``.
 
+    Every value is checked before anything trains: a bad one raises a ValueError that
+    names it, says what is allowed and gives an example. NumPy numbers count as numbers.
+
     Parameters
     ----------
     problem : str
@@ -286,8 +299,9 @@ def playground(**settings) -> Playground:
         Seeds the points, the initial weights and the shuffling.
     events, epochs
         A run to replay, as in ``pg.config``.
-    device : str
-        "cpu" (default): these networks are too small to gain from a GPU.
+    device : str or torch.device
+        "cpu" (default): these networks are too small to gain from a GPU. "cuda" (where
+        this machine has one) and "auto" are taken too.
     max_epochs : int
         Playing pauses here (5000), so a forgotten playground does not train forever.
 

@@ -17,6 +17,7 @@ from workbench import playsettings as ps
 from workbench import problems
 from workbench.history import History
 from workbench.models import MLP
+from workbench.playevents import check_events
 from workbench.stopping import NonFinite, Stop, best_epoch
 
 ACTIVATION_LAYERS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -202,19 +203,19 @@ class Run:
 
     # --- replay --------------------------------------------------------------------------
     def replay(self, events: list, epochs: int) -> None:
-        """Run `epochs` epochs, applying each event after the epoch it names."""
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-            raise ValueError(f"epochs={epochs!r} must be a whole number of at least 0")
-        todo = [_parse(event) for event in events]
-        at = [epoch for epoch, _, _ in todo]
-        if at != sorted(at) or any(epoch > epochs for epoch in at):
-            raise ValueError(f"events must be in epoch order, none after epochs={epochs}: {at}")
+        """Run `epochs` epochs, applying each event after the epoch it names; every event is
+        checked before the first epoch trains."""
+        epochs = ps.whole("epochs", epochs, 0, example="epochs=40 (with the events of pg.config)")
+        todo = check_events(events, epochs, self.settings)
         for epoch in range(epochs + 1):
             while todo and todo[0][0] == epoch:
                 _, key, value = todo.pop(0)
                 if key == "continue" and self.history.stop is None:
                     raise ValueError(
-                        f"the event at epoch {epoch} continues a run that had not stopped"
+                        f"events: {{'epoch': {epoch}, 'continue': True}} continues a run that "
+                        f"had not stopped at epoch {epoch}, so these events come from another "
+                        "run: replay with its seed and first settings, e.g. "
+                        "wb.playground(**pg.config)"
                     )
                 self.apply(key, value)
             if epoch == epochs:
@@ -222,7 +223,8 @@ class Run:
             if self.history.stop is not None:
                 raise ValueError(
                     f"the run stops at epoch {epoch} ({self.history.stop.reason}), but "
-                    f"epochs={epochs} and no event continues it"
+                    f"epochs={epochs} and no event continues it: replay with epochs={epoch}, "
+                    f"or add to the events e.g. {{'epoch': {epoch}, 'continue': True}}"
                 )
             with one_thread():
                 self._train_epoch()
@@ -245,18 +247,6 @@ def one_thread():
     finally:
         if before != 1:
             torch.set_num_threads(before)
-
-
-def _parse(event) -> tuple:
-    keys = [k for k in event if k != "epoch"] if isinstance(event, dict) else []
-    if (
-        len(keys) != 1
-        or isinstance(event.get("epoch"), bool)
-        or not isinstance(event.get("epoch"), int)
-    ):
-        raise ValueError(f"event {event!r} must look like {{'epoch': 31, 'lr': 0.3}}")
-    key = keys[0]
-    return event["epoch"], key, True if key == "continue" else ps.check(key, event[key])
 
 
 def _shapes(module) -> list:

@@ -20,6 +20,8 @@ PROBLEMS = ("circles", "xor", "gaussians", "spiral", "moons")
 FEATURES = ("x^2", "xy", "sin")  # added to the coordinates x1, x2, as in TensorFlow Playground
 LIMIT = 1.6  # the view shows [-LIMIT, LIMIT] on both axes; clean points lie within [-1, 1]
 NOISE_MAX = 1.0
+N_POINTS = (20, 20000)  # the fewest and most points a problem is made with
+TRAIN_FRACTIONS = (0.1, 0.9)  # each split keeps at least a tenth of the points
 
 
 @dataclass(frozen=True)
@@ -139,12 +141,14 @@ def check(*, problem=None, n=None, noise=None, train_fraction=None) -> None:
     """Raise a ValueError that says what to pass when a data setting is out of range."""
     if problem is not None and problem not in PROBLEMS:
         raise ValueError(f"problem={problem!r} is unknown; choose one of {', '.join(PROBLEMS)}")
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 20 <= n <= 20000):
-        raise ValueError(f"n={n!r} must be a whole number of points from 20 to 20000")
+    low, high = N_POINTS
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not low <= n <= high):
+        raise ValueError(f"n={n!r} must be a whole number of points from {low} to {high}")
     if noise is not None and not (_real(noise) and 0 <= noise <= NOISE_MAX):
         raise ValueError(f"noise={noise!r} must be a number from 0 to {NOISE_MAX}")
-    if train_fraction is not None and not (_real(train_fraction) and 0.1 <= train_fraction <= 0.9):
-        raise ValueError(f"train_fraction={train_fraction!r} must be a number from 0.1 to 0.9")
+    low, high = TRAIN_FRACTIONS
+    if train_fraction is not None and not (_real(train_fraction) and low <= train_fraction <= high):
+        raise ValueError(f"train_fraction={train_fraction!r} must be a number from {low} to {high}")
 
 
 def _real(x) -> bool:
