@@ -25,10 +25,10 @@ import torch
 
 import workbench as wb
 from workbench.models import MLP, SmallCNN
-from workbench.threads import SMALL_STEP_FLOPS, step_flops
+from workbench.threads import SMALL_CONV_FLOPS, SMALL_STEP_FLOPS, is_small, step_flops
 
 HOG = "while True: pass"  # another program that keeps one core busy
-TARGET_S = 0.3  # each measurement trains about this long at 1 thread, alone
+TARGET_S = 0.15  # each measurement trains about this long at 1 thread, alone
 
 
 def workloads() -> dict:
@@ -61,9 +61,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     repeats = 3 if args.quick else args.repeats
     loads = workloads()
-    flops, epochs = {}, {}
+    flops, epochs, picks = {}, {}, {}
     for name, (data, make_model, bs) in loads.items():
         flops[name] = step_flops(make_model(), data.train[0], bs)
+        picks[name] = 1 if is_small(make_model(), data.train[0], bs) else 2
         epoch_seconds(data, make_model, bs, 1, 1)  # warm-up
         one = epoch_seconds(data, make_model, bs, 1, 1)
         epochs[name] = max(1, round(TARGET_S / one))
@@ -88,15 +89,15 @@ def main(argv=None):
     med = {k: statistics.median(v) for k, v in times.items()}
     env = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
     env += f"{torch.get_num_threads()} threads by default, {len(order)} workloads"
-    print(f"\n{env}; median of {repeats} interleaved repeats; SMALL_STEP_FLOPS = "
-          f"{SMALL_STEP_FLOPS:.0e}\n")  # fmt: skip
-    print("| workload | operations a step | quiet: 1 thread | 2 threads | 2/1 "
+    print(f"\n{env}; median of {repeats} interleaved repeats; fit's default: one thread under "
+          f"{SMALL_STEP_FLOPS:.0e} dense and {SMALL_CONV_FLOPS:.0e} convolution operations\n")  # fmt: skip
+    print("| workload | operations a step | fit's default | quiet: 1 thread | 2 threads | 2/1 "
           "| beside a hog: 1 thread | 2 threads | 2/1 |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     results = {}
     for name in order:
-        row = {"step_flops": flops[name], "epochs": epochs[name]}
-        cells = [f"{flops[name]:.2g}"]
+        row = {"step_flops": flops[name], "epochs": epochs[name], "fit_threads": picks[name]}
+        cells = [f"{flops[name]:.2g}", str(picks[name])]
         for cond in ("quiet", "hog"):
             one, two = med[name, cond, 1], med[name, cond, 2]
             row[cond] = {"1": 1000 * one, "2": 1000 * two, "ratio": two / one}
