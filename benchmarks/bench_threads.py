@@ -25,7 +25,7 @@ import torch
 
 import workbench as wb
 from workbench.models import MLP, SmallCNN
-from workbench.threads import SMALL_CONV_FLOPS, SMALL_STEP_FLOPS, is_small, step_flops
+from workbench.threads import SMALL_STEP_FLOPS, step_flops
 
 HOG = "while True: pass"  # another program that keeps one core busy
 TARGET_S = 0.15  # each measurement trains about this long at 1 thread, alone
@@ -64,7 +64,7 @@ def main(argv=None):
     flops, epochs, picks = {}, {}, {}
     for name, (data, make_model, bs) in loads.items():
         flops[name] = step_flops(make_model(), data.train[0], bs)
-        picks[name] = 1 if is_small(make_model(), data.train[0], bs) else 2
+        picks[name] = 1 if flops[name] < SMALL_STEP_FLOPS else 2
         epoch_seconds(data, make_model, bs, 1, 1)  # warm-up
         one = epoch_seconds(data, make_model, bs, 1, 1)
         epochs[name] = max(1, round(TARGET_S / one))
@@ -90,7 +90,7 @@ def main(argv=None):
     env = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
     env += f"{torch.get_num_threads()} threads by default, {len(order)} workloads"
     print(f"\n{env}; median of {repeats} interleaved repeats; fit's default: one thread under "
-          f"{SMALL_STEP_FLOPS:.0e} dense and {SMALL_CONV_FLOPS:.0e} convolution operations\n")  # fmt: skip
+          f"{SMALL_STEP_FLOPS:.0e} operations a step\n")  # fmt: skip
     print("| workload | operations a step | fit's default | quiet: 1 thread | 2 threads | 2/1 "
           "| beside a hog: 1 thread | 2 threads | 2/1 |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")

@@ -9,14 +9,14 @@ not guessed from the weights: one forward pass on two rows, each Linear and conv
 layer counted by its output's size (a convolution uses its weights at every position),
 scaled to the batch (`step_flops`).
 
-The thresholds are measured (benchmarks/bench_threads.py, benchmarks/results_threads.json:
-fit at 1 against 2 threads, steps of 1e6 to 2e9 operations, alone and beside a process
-that keeps one core busy, 2-core x86_64, torch 2.13). Beside that process two threads
-were 2 to 5 times slower at every size; alone, they gained under 10% on dense steps up to
-4e8 operations (MLP 64-1024-1024-10: 0.95x) and 1.4x at 1.7e9, and on convolutions 5% at
-3e7 and 1.23x at 1.2e8 (lesson 07's SmallCNN), as torch splits a convolution better than a
-small matrix product. So one thread is kept where two gain under 10% alone:
-dense steps under `SMALL_STEP_FLOPS`, convolutions under `SMALL_CONV_FLOPS`.
+The threshold is measured (benchmarks/bench_threads.py, benchmarks/results_threads.json:
+fit at 1 against 2 threads, MLPs and CNNs with steps of 1e6 to 2e9 operations, alone and
+beside a process that keeps one core busy, 2-core x86_64, torch 2.13, median of 5). Beside
+that process two threads were 2 to 6 times slower at every size. Alone, they gained
+nothing up to 1e7 operations a step (0.96x to 1.27x the time at one thread, W1's MLP at
+9.9e6: 0.96x) and 20% or more from 3e7 (0.80x), 33% on lesson 07's CNN (1.2e8). So one
+thread is kept under `SMALL_STEP_FLOPS` = 2e7, where it costs nothing alone and saves a
+busy laptop 2 to 6 times; above it, torch's threads, which a quiet machine pays back.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-SMALL_STEP_FLOPS = 1e9  # a step's dense operations (Linear, other layers) below: one thread
-SMALL_CONV_FLOPS = 5e7  # and its convolutions' operations below this: one thread
+SMALL_STEP_FLOPS = 2e7  # below this many floating-point operations per step: one thread
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # the user's count, if set
 IMPORT_THREADS = torch.get_num_threads()  # torch's count when workbench was imported
 
@@ -57,24 +56,29 @@ def _layer_flops(module: nn.Module, out: torch.Tensor) -> float:
     return 2.0 * out.numel() * per_output
 
 
-def count_step(model: nn.Module, X, batch_size: int) -> dict:
-    """A training step's floating-point operations: ``{"conv": ..., "dense": ...}``.
+def step_flops(model: nn.Module, X, batch_size: int) -> float:
+    """About how many floating-point operations one training step on `batch_size` rows takes.
 
     One forward pass on two rows of `X` (one thread, eval mode, no gradients, so that
     BatchNorm's statistics, dropout and the random generators are untouched; each module's
     training flag is put back) counts each Linear and convolution layer by its output's
-    size; the backward pass costs twice the forward. Weights of other layers count as
-    dense, 2 per row each, as do all weights when the model fails on `X` (fit then
-    reports why, before training).
+    size; the backward pass costs twice the forward. Weights of other layers count 2 per
+    row each, as do all weights when the model fails on `X` (fit then reports why, before
+    training).
+
+    >>> step_flops(nn.Linear(10, 2), torch.zeros(5, 10), 4)
+    480.0
+    >>> conv = nn.Conv2d(1, 4, 3, padding=1)  # 36 weights, each used at 8x8 positions
+    >>> step_flops(conv, torch.zeros(5, 1, 8, 8), 1)
+    13824.0
     """
     counted = (nn.Linear, nn.modules.conv._ConvNd)
     layers = [m for m in model.modules() if isinstance(m, counted)]
-    flops = {"conv": 0.0, "dense": 0.0}
-
-    def hook(module, _, out):
-        flops["dense" if isinstance(module, nn.Linear) else "conv"] += _layer_flops(module, out)
-
-    hooks = [m.register_forward_hook(hook) for m in layers]
+    flops = []
+    hooks = [
+        m.register_forward_hook(lambda module, _, out: flops.append(_layer_flops(module, out)))
+        for m in layers
+    ]
     flags = {module: module.training for module in model.modules()}
     layer_weights = {id(p) for m in layers for p in m.parameters(recurse=False)}
     others = sum(p.numel() for p in model.parameters() if id(p) not in layer_weights)
@@ -86,34 +90,15 @@ def count_step(model: nn.Module, X, batch_size: int) -> dict:
         model.eval()
         with torch.no_grad(), using_threads(1):  # two rows: one thread is quickest
             model(X)
-        per_row = {"conv": flops["conv"] / len(X), "dense": flops["dense"] / len(X) + 2 * others}
+        per_row = sum(flops) / len(X) + 2.0 * others
     except Exception:  # the model cannot take X: fit's checks name the problem next
-        per_row = {"conv": 0.0, "dense": 2.0 * sum(p.numel() for p in model.parameters())}
+        per_row = 2.0 * sum(p.numel() for p in model.parameters())
     finally:
-        for handle in hooks:
-            handle.remove()
+        for hook in hooks:
+            hook.remove()
         for module, flag in flags.items():
             module.training = flag
-    return {kind: 3.0 * n * batch_size for kind, n in per_row.items()}
-
-
-def step_flops(model: nn.Module, X, batch_size: int) -> float:
-    """About how many floating-point operations one training step on `batch_size` rows of
-    inputs like `X` takes (`count_step`, both kinds together).
-
-    >>> step_flops(nn.Linear(10, 2), torch.zeros(5, 10), 4)
-    480.0
-    >>> conv = nn.Conv2d(1, 4, 3, padding=1)  # 36 weights, each used at 8x8 positions
-    >>> step_flops(conv, torch.zeros(5, 1, 8, 8), 1)
-    13824.0
-    """
-    return sum(count_step(model, X, batch_size).values())
-
-
-def is_small(model: nn.Module, X, batch_size: int) -> bool:
-    """Whether a step is too small for threads to pay: under both measured thresholds."""
-    flops = count_step(model, X, batch_size)
-    return flops["dense"] < SMALL_STEP_FLOPS and flops["conv"] < SMALL_CONV_FLOPS
+    return 3.0 * per_row * batch_size
 
 
 def pick_threads(
@@ -122,7 +107,7 @@ def pick_threads(
     """The thread count fit trains `model` with on `data` (a `Data`).
 
     `threads` if given; else torch's setting on a GPU or when the user chose it (see
-    `user_threads`); else 1 for small steps (`is_small`) and torch's setting above.
+    `user_threads`); else 1 for steps under `SMALL_STEP_FLOPS` and torch's setting above.
     """
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -139,7 +124,7 @@ def pick_threads(
         X = data.train[0]
     except (AttributeError, TypeError, IndexError, KeyError):
         X = None  # a malformed split: fit's checks name it next; the weights are counted
-    return 1 if is_small(model, X, batch_size) else current
+    return 1 if step_flops(model, X, batch_size) < SMALL_STEP_FLOPS else current
 
 
 @contextmanager
@@ -160,14 +145,11 @@ def describe() -> str:
     n = torch.get_num_threads()
     if user_threads() is not None:
         return f"torch's {n}, set by the user"
-    return f"1 for small steps on the CPU (see workbench.threads), else torch's {n}"
+    return f"1 for steps under {SMALL_STEP_FLOPS:.0e} operations on the CPU, else torch's {n}"
 
 
 __all__ = [
-    "SMALL_CONV_FLOPS",
     "SMALL_STEP_FLOPS",
-    "count_step",
-    "is_small",
     "pick_threads",
     "step_flops",
     "user_threads",
