@@ -9,7 +9,7 @@ the table reports medians and ratios to the tight loop measured in this one run.
     python benchmarks/bench_fit.py --quick         # fewer repeats
     python benchmarks/bench_fit.py --live          # + live curve on/off in a kernel, W1
     python benchmarks/bench_fit.py --rules         # + each stop rule's cost per epoch
-    python benchmarks/bench_fit.py --hog           # + lesson 00 beside a CPU hog
+    python benchmarks/bench_fit.py --hog           # + lesson 00, W1 and W3 beside a CPU hog
     python benchmarks/bench_fit.py --device cuda --large   # + a 500k-sample GPU workload
 """
 
@@ -57,13 +57,16 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def run_wb(data, make_model, bs, epochs, device):
+def run_wb(data, make_model, bs, epochs, device, threads=None):
+    """fit with a stop rule, at the thread count it picks (`workbench.threads`)."""
     model = make_model()
     stop = wb.stopping.Patience(10_000)  # a real rule, evaluated every epoch, never firing
-    # The contenders run at torch's thread count, so fit does too: this table compares
-    # loops; the thread count fit picks on its own is measured by the hog case.
-    threads = torch.get_num_threads()
     wb.fit(model, data, epochs=epochs, stop=stop, batch_size=bs, device=device, threads=threads)
+
+
+def run_wb_same_threads(data, make_model, bs, epochs, device):
+    """fit at torch's thread count, as the other contenders run: this compares the loops."""
+    run_wb(data, make_model, bs, epochs, device, threads=torch.get_num_threads())
 
 
 def run_tight(data, make_model, bs, epochs, device):
@@ -304,6 +307,7 @@ def hog_case(repeats: int) -> dict:
 CONTENDERS = {
     "tight loop": run_tight,
     "wb.fit": run_wb,
+    "wb.fit, torch's threads": run_wb_same_threads,
     "DataLoader loop": run_dataloader,
     "sklearn MLP": run_sklearn,
 }
@@ -317,25 +321,8 @@ def measure(fn, args, epochs, device) -> float:
     return (time.perf_counter() - start) / epochs
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", nargs="*", default=["W1", "W2", "W3"])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--quick", action="store_true", help="3 repeats")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--large", action="store_true", help="add the 500k-sample workload L")
-    parser.add_argument("--live", action="store_true", help="measure the live-curve overhead")
-    parser.add_argument("--rules", action="store_true", help="measure each rule's cost")
-    parser.add_argument("--hog", action="store_true", help="lesson 00 beside a CPU hog")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    parser.add_argument("--json", help="also write the results to this file")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = wb.pick_device(args.device)
-    repeats = 3 if args.quick else args.repeats
-    names = args.workloads + (["L"] if args.large else [])
-    epochs = {"W1": 20, "W2": 3, "W3": 10, "L": 3}
+def compare(names, device, repeats: int, epochs: dict) -> dict:
+    """Each workload's median seconds per epoch for every contender, interleaved."""
     results = {}
     for name in names:
         data, make_model, bs = workload(name, device)
@@ -356,21 +343,21 @@ def main(argv=None):
             c: {"ms_per_epoch": 1000 * m, "ratio": m / med["tight loop"]} for c, m in med.items()
         }
         print(f"{name}: " + ", ".join(f"{c} {1000 * m:.1f} ms" for c, m in med.items()), flush=True)
+    return results
 
-    if args.live:
-        results["live"] = live_overhead(device, repeats)
-    if args.rules:
-        results["rules_us_per_epoch"] = rule_cost()
-    if args.hog:
-        results["hog"] = hog_case(repeats)
 
-    env = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-    env += f"{torch.get_num_threads()} threads, device {device}"
-    if device.type == "cuda":
-        env += f" ({torch.cuda.get_device_name()})"
-    print(f"\n{env}; median of {repeats} interleaved repeats\n")
-    extras = ("live", "rules_us_per_epoch", "hog")  # not workloads: printed on their own
-    workloads = {k: r for k, r in results.items() if k not in extras}
+def beside_hog(names, device, repeats: int, epochs: dict) -> dict:
+    """`compare` with another process keeping one core busy throughout (a busy laptop)."""
+    hog = subprocess.Popen([sys.executable, "-c", HOG])
+    try:
+        time.sleep(0.3)  # let it take its core
+        return compare(names, device, repeats, epochs)
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+def print_table(workloads: dict) -> None:
     cols = list(dict.fromkeys(c for r in workloads.values() for c in r))
     print("| workload | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
@@ -379,6 +366,48 @@ def main(argv=None):
             f"{r[c]['ms_per_epoch']:.1f} ms ({r[c]['ratio']:.2f}x)" if c in r else "-" for c in cols
         ]
         print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", nargs="*", default=["W1", "W2", "W3"])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="3 repeats")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--large", action="store_true", help="add the 500k-sample workload L")
+    parser.add_argument("--live", action="store_true", help="measure the live-curve overhead")
+    parser.add_argument("--rules", action="store_true", help="measure each rule's cost")
+    parser.add_argument("--hog", action="store_true", help="+ lesson 00, W1, W3 beside a hog")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = wb.pick_device(args.device)
+    repeats = 3 if args.quick else args.repeats
+    names = args.workloads + (["L"] if args.large else [])
+    epochs = {"W1": 20, "W2": 3, "W3": 10, "L": 3}
+    results = compare(names, device, repeats, epochs)
+    if args.live:
+        results["live"] = live_overhead(device, repeats)
+    if args.rules:
+        results["rules_us_per_epoch"] = rule_cost()
+    if args.hog:
+        results["hog"] = hog_case(repeats)
+        names_hog = [n for n in names if n in ("W1", "W3")]  # the small steps it is about
+        print("beside a CPU hog:")
+        results["beside a hog"] = beside_hog(names_hog, device, repeats, epochs)
+
+    env = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+    env += f"{torch.get_num_threads()} threads, device {device}"
+    if device.type == "cuda":
+        env += f" ({torch.cuda.get_device_name()})"
+    print(f"\n{env}; median of {repeats} interleaved repeats\n")
+    extras = ("live", "rules_us_per_epoch", "hog", "beside a hog")  # printed on their own
+    print_table({k: r for k, r in results.items() if k not in extras})
+    if "beside a hog" in results:
+        print("\nbeside a process that keeps one core busy:\n")
+        print_table(results["beside a hog"])
     if "live" in results:
         live = results["live"]
         print(

@@ -189,7 +189,9 @@ def test_fit_steps_the_rule_instead_of_replaying_it(digits):
     )
 
 
-def test_small_models_train_at_one_thread_and_torch_is_left_as_it_was(digits):
+def test_small_models_train_at_one_thread_and_torch_is_left_as_it_was(digits, monkeypatch):
+    from workbench import threads
+
     seen = []
 
     class Threads:
@@ -199,6 +201,9 @@ def test_small_models_train_at_one_thread_and_torch_is_left_as_it_was(digits):
         def on_epoch_end(self, history):
             seen.append(torch.get_num_threads())
 
+    for name in threads.THREAD_VARIABLES:  # torch at its default count: nobody chose one
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(threads, "IMPORT_THREADS", 2)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -209,19 +214,12 @@ def test_small_models_train_at_one_thread_and_torch_is_left_as_it_was(digits):
         wb.fit(small(), digits, epochs=1, callbacks=[Threads()], device="cpu", threads=3)
         assert seen == [("info", 3), 3], "threads= overrides the choice"
         assert torch.get_num_threads() == 2, "and is put back too"
+        seen.clear()
+        monkeypatch.setattr(threads, "IMPORT_THREADS", 1)  # torch.set_num_threads(2) after
+        wb.fit(small(), digits, epochs=1, callbacks=[Threads()], device="cpu")
+        assert seen == [("info", 2), 2], "a count the user set is kept, even for small models"
     finally:
         torch.set_num_threads(before)
-
-
-def test_large_models_and_gpus_keep_torchs_thread_count():
-    from workbench.threads import SMALL_STEP_FLOPS, pick_threads, step_flops
-
-    big = torch.nn.Linear(4096, 4096)
-    assert step_flops(big, 64) > SMALL_STEP_FLOPS
-    assert pick_threads(big, 64, torch.device("cpu")) == torch.get_num_threads()
-    assert pick_threads(small(), 64, torch.device("cpu")) == 1
-    assert pick_threads(small(), 64, torch.device("cuda")) == torch.get_num_threads()
-    assert "fit threads" in wb.versions(), "lesson 00's versions table shows the choice"
 
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, "2", True])

@@ -211,9 +211,12 @@ def fit(
         Resume even though settings differ from the checkpoint's (seed, batch_size, lr,
         stop rule, ...); the values given now are used from the resumed epoch on.
     threads : int, optional
-        CPU threads torch uses during this run (restored afterwards). By default 1 for
-        small models on the CPU, which stays fast when other programs use the CPU (see
-        `workbench.threads`), and torch's setting otherwise.
+        CPU threads torch uses during this run (restored afterwards). By default, a count
+        you chose is kept: ``torch.set_num_threads(n)`` after ``import workbench``, or the
+        OMP_NUM_THREADS or MKL_NUM_THREADS variable. Else, while torch is at its own
+        default, a step of under `workbench.threads.SMALL_STEP_FLOPS` operations (counted
+        on two rows: a convolution at every position) trains on 1 thread, which stays fast
+        when other programs use the CPU, and a larger one at torch's setting.
 
     Returns
     -------
@@ -235,7 +238,7 @@ def fit(
     if not isinstance(data, Data):
         data = from_tensors(*data)
     dev = pick_device(device)
-    n_threads = pick_threads(model, batch_size, dev, threads)
+    n_threads = pick_threads(model, data, batch_size, dev, threads)
     # From here on the stop button only sets a flag (see workbench.interrupt), torch runs at
     # the chosen thread count, and (once the checks passed) the model's Dropout layers draw
     # from the run's generator; all three are put back when fit returns or raises.
