@@ -186,7 +186,8 @@ def fit(
         ("min") or higher ("max") is better; "auto" (default): "max" for accuracies, else
         "min". Rules with a `mode` of their own decide it for themselves the same way.
     callbacks : sequence
-        Objects with any of ``on_fit_start(history, info)``, ``on_epoch_end(history)``,
+        Objects with any of ``on_fit_prepare(info)`` (after the input checks, before the
+        optimizer is built), ``on_fit_start(history, info)``, ``on_epoch_end(history)``,
         ``on_fit_end(history)``.
     live : bool or LiveCurve
         Draw the learning curves live in Jupyter (a LiveCurve may be shared between runs).
@@ -239,6 +240,15 @@ def fit(
             model, data, dev, loss=loss, loss_fn=loss_fn, batch_size=batch_size
         )
 
+        callbacks = list(callbacks)
+        if live:
+            from workbench.live import LiveCurve
+
+            callbacks.append(live if isinstance(live, LiveCurve) else LiveCurve())
+        # A live view goes on screen now, before the set-up below: a kernel's first optimizer
+        # imports torch._dynamo (1-2 s), and an empty cell for that long looks stuck.
+        _call(callbacks, "on_fit_prepare", {"epochs": epochs, "label": label})
+
         torch.manual_seed(seed)
         gen = torch.Generator(device=dev if dev.type == "cuda" else "cpu").manual_seed(seed)
         X, y = (t.to(dev) for t in data.train)
@@ -277,11 +287,6 @@ def fit(
                 resume, saver, epochs=epochs, override=override
             )
 
-        callbacks = list(callbacks)
-        if live:
-            from workbench.live import LiveCurve
-
-            callbacks.append(live if isinstance(live, LiveCurve) else LiveCurve())
         info = {
             "epochs": epochs,
             "task": data.task,
