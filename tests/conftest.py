@@ -87,15 +87,15 @@ class Lab:
 
 
 @contextlib.contextmanager
-def _serve(tmp, app: str):
+def serve(tmp, app: str):
     """Run a private Jupyter server (`app`: "lab" or "notebook") on 127.0.0.1 with its own
     config, data, runtime and settings folders under `tmp`, a free port and no token;
     yields its base URL and stops it at the end."""
     chromium_path()
     pytest.importorskip("playwright.sync_api")
-    (tmp / "work").mkdir()
+    (tmp / "work").mkdir(exist_ok=True)  # kept when a test restarts the server on `tmp`
     settings = tmp / "settings"
-    settings.mkdir()
+    settings.mkdir(exist_ok=True)
     # The settings `make lab` installs (widget state saved in the notebook), plus no news.
     overrides = json.loads((ROOT / "workbench" / "static" / "lab-overrides.json").read_text())
     overrides["@jupyterlab/apputils-extension:notification"] = {"fetchNews": "false"}
@@ -157,7 +157,7 @@ def _serve(tmp, app: str):
 def lab(tmp_path_factory):
     """A private JupyterLab server; yields a `Lab`, stops it at the end."""
     tmp = tmp_path_factory.mktemp("lab")
-    with _serve(tmp, "lab") as url:
+    with serve(tmp, "lab") as url:
         yield Lab(url, tmp / "work")
 
 
@@ -166,7 +166,7 @@ def notebook7(tmp_path_factory):
     """A private Jupyter Notebook 7 server; yields a `Lab` (notebooks open at /notebooks/)."""
     pytest.importorskip("notebook", minversion="7")
     tmp = tmp_path_factory.mktemp("nb7")
-    with _serve(tmp, "notebook") as url:
+    with serve(tmp, "notebook") as url:
         yield Lab(url, tmp / "work")
 
 
@@ -199,16 +199,32 @@ def wait_idle(page, timeout: int = 120_000) -> None:
 WIDGET_ERROR = re.compile(r"Error displaying widget|model not found|(VBox|HBox)\(children=")
 
 
+# true for a canvas holding drawn pixels (a canvas never drawn is blank)
+_DRAWN = """(c) => {
+    if (!c.width || !c.height) return false;
+    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) return true;
+    return false;
+}"""
+
+
 def drawn_canvases(page, within: str = ".jp-OutputArea-output") -> int:
-    """How many canvases under `within` hold drawn pixels (a canvas never drawn is blank)."""
+    """How many canvases under `within` hold drawn pixels."""
     return page.evaluate(
-        """(within) => [...document.querySelectorAll(within + ' canvas')].filter(c => {
-            if (!c.width || !c.height) return false;
-            const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) return true;
-            return false;
-        }).length""",
+        f"(within) => [...document.querySelectorAll(within + ' canvas')].filter({_DRAWN}).length",
         within,
+    )
+
+
+def pictures_by_cell(page) -> list:
+    """For each notebook cell, its outputs' drawn canvases and loaded images."""
+    return page.evaluate(
+        f"""() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(cell => ({{
+            canvases: [...cell.querySelectorAll('.jp-OutputArea-output canvas')]
+                .filter({_DRAWN}).length,
+            imgs: [...cell.querySelectorAll('.jp-OutputArea-output img')]
+                .filter(i => i.complete && i.naturalWidth > 0).length,
+        }}))"""
     )
 
 

@@ -21,19 +21,29 @@ ROOT = Path(__file__).resolve().parents[1]
 IMG = ROOT / "docs" / "img"
 FAILURE_SHOT = Path(os.environ.get("TMPDIR", "/tmp")) / "workbench_browser_live_failure.png"
 MIN_FPS = 6  # distinct frames a second of run at least (15 in a 2.5 s run)
+# From the cell starting to the chart's first frame (its axes and a "starting" line). The
+# issue's budget is 400 ms on a quiet 2-core machine: check it with
+# `WB_FIRST_FRAME_BUDGET_MS=400 pytest tests/test_browser_live.py -s` (it prints the time).
+# Inside `make test` two workers share two cores with the notebooks, so the suite guards at
+# twice the budget; before the chart came up ahead of fit's set-up it took 1.3-1.6 s.
+FIRST_FRAME_BUDGET_MS = float(os.environ.get("WB_FIRST_FRAME_BUDGET_MS", 800))
 
 SETUP = (
     "import time\n\nimport torch\n\nimport workbench as wb\n\ntorch.set_num_threads(1)\n"
     'data = wb.data.load("digits", seed=0, train_size=250, label_noise=0.2)'
 )
 RUN = (
+    "cell_started = time.time()\n"  # this kernel's first fit: it pays torch's first optimizer
     "model = wb.models.MLP((64, 128, 128, 10), seed=0)\n"
     "start = time.perf_counter()\n"
     "history = wb.fit(model, data, epochs=100, lr=2e-3, seed=0, stop=wb.stopping.Patience(60),\n"
     "                 live=True)\n"
     "seconds = time.perf_counter() - start"
 )
-REPORT = 'print("RUN", round(seconds, 3), len(history["epoch"]), history.stop.epoch)'
+REPORT = (
+    'print("RUN", round(seconds, 3), len(history["epoch"]), history.stop.epoch,'
+    " round(cell_started * 1000))"
+)
 
 RECORD = """() => {
     window.__frames = [];
@@ -42,8 +52,9 @@ RECORD = """() => {
             const el = r.target;
             if (!el.classList || !el.classList.contains('wb-chart')) continue;
             const text = el.querySelector('.wb-status-text').textContent;
-            window.__frames.push({t: performance.now(), frame: +el.dataset.frame,
-                x: el.dataset.x, lastX: el.dataset.lastX, text});
+            window.__frames.push({t: performance.now(), wall: Date.now(),
+                frame: +el.dataset.frame, x: el.dataset.x, lastX: el.dataset.lastX, text,
+                points: JSON.parse(el.dataset.points || '{}')});
         }
     }).observe(document.body, {subtree: true, attributes: true,
                                attributeFilter: ['data-frame']});
@@ -59,6 +70,8 @@ TEXT_SIZES = """() => [...document.querySelectorAll('.wb-chart *')]
 
 def _status_epoch(text: str):
     found = re.search(r"epoch (\d+)", text)
+    if found is None and text.endswith("starting"):
+        return 0  # before epoch 1: nothing on the curve yet either
     return int(found.group(1)) if found else None
 
 
@@ -75,7 +88,7 @@ def test_live_curve_draws_many_frames_that_agree_with_the_bar(lab):
             errors = run_all(page)
             assert not errors, errors
             report = page.locator(".jp-OutputArea-output", has_text="RUN ").first.inner_text()
-            _, seconds, epochs, stop_epoch = report.split()
+            _, seconds, epochs, stop_epoch, started_ms = report.split()
             seconds, epochs, stop_epoch = float(seconds), int(epochs), int(stop_epoch)
             frames = page.evaluate("window.__frames")
             chart = page.locator(".wb-chart").first
@@ -117,10 +130,25 @@ def test_live_curve_draws_many_frames_that_agree_with_the_bar(lab):
     end = next(f for f in moving if int(f["lastX"]) == epochs)
     span = (end["t"] - moving[0]["t"]) / 1000
     distinct = {f["lastX"] for f in moving}
+    first_ms = frames[0]["wall"] - int(started_ms)  # kernel and page share this machine's clock
     print(
         f"{epochs} epochs drawn over {span:.2f} s in {len(distinct)} distinct frames "
-        f"({len(frames)} in all); fit took {seconds:.2f} s"
+        f"({len(frames)} in all); fit took {seconds:.2f} s; first frame {first_ms} ms "
+        f"after the cell started ({frames[0]['text']!r})"
     )
+    assert first_ms <= FIRST_FRAME_BUDGET_MS, (
+        f"the chart's first frame came {first_ms} ms after the cell started (budget "
+        f"{FIRST_FRAME_BUDGET_MS:.0f} ms): a student would look at an empty cell until then"
+    )
+    assert _status_epoch(frames[0]["text"]) in (0, 1), (
+        f"the first frame should say the run is starting or show epoch 1: {frames[0]['text']!r}"
+    )
+    drawn = frames[-1]["points"]
+    for layer in ("r0.train_loss", "r0.val_loss"):
+        assert drawn.get(layer) == epochs, (
+            f"the finished curve {layer} holds {drawn.get(layer)} points in the page; "
+            f"the run recorded {epochs} epochs: some epochs never reached the chart"
+        )
     assert len(distinct) >= MIN_FPS * span, (
         f"the curve moved only {len(distinct)} times in {span:.1f} s of run "
         f"(wanted at least {MIN_FPS} a second)"

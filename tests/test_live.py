@@ -245,3 +245,32 @@ def test_fit_with_live_outside_jupyter(capsys):
     h2 = wb.fit(model, ((X, y), (X, y)), epochs=2, live=True)
     assert len(h2["epoch"]) == 2
     assert "ran all 2 epochs" in capsys.readouterr().out
+
+
+def test_fit_shows_a_starting_chart_before_it_builds_its_optimizer(monkeypatch):
+    """The chart is on screen (axes, "starting") before the set-up a kernel pays once (1-2 s)."""
+    import importlib
+
+    import torch
+
+    import workbench as wb
+
+    fit_module = importlib.import_module("workbench.fit")  # the module, not wb.fit the function
+    seen = []
+    live = LiveCurve(progress=False)
+    page = page_of(live)
+    real = fit_module.make_optimizer
+
+    def make_optimizer(*args, **kwargs):
+        seen.append(dict((page.state or {}).get("status") or {}))  # None: nothing sent yet
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "make_optimizer", make_optimizer)
+    gen = torch.Generator().manual_seed(0)
+    X, y = torch.randn(40, 3, generator=gen), torch.randn(40, 1, generator=gen)
+    h = wb.fit(torch.nn.Linear(3, 1), ((X[:30], y[:30]), (X[30:], y[30:])), epochs=4, live=live)
+    assert seen and seen[0].get("text") == "starting", (
+        f"the page should say 'starting' before the optimizer is built; it had {seen}"
+    )
+    assert page.state["spec"]["panels"]["loss"]["x_limit"] == 4, "the axes know the planned epochs"
+    assert len(h["epoch"]) == 4 and live.title_.startswith("ran all 4 epochs"), live.title_

@@ -192,7 +192,8 @@ def fit(
         ("min") or higher ("max") is better; "auto" (default): "max" for accuracies, else
         "min". Rules with a `mode` of their own decide it for themselves the same way.
     callbacks : sequence
-        Objects with any of ``on_fit_start(history, info)``, ``on_epoch_end(history)``,
+        Objects with any of ``on_fit_prepare(info)`` (after the input checks, before the
+        optimizer is built), ``on_fit_start(history, info)``, ``on_epoch_end(history)``,
         ``on_fit_end(history)``.
     live : bool or LiveCurve
         Draw the learning curves live in Jupyter (a LiveCurve may be shared between runs).
@@ -249,6 +250,15 @@ def fit(
             model, data, dev, loss=loss, loss_fn=loss_fn, batch_size=batch_size
         )
 
+        callbacks = list(callbacks)
+        if live:
+            from workbench.live import LiveCurve
+
+            callbacks.append(live if isinstance(live, LiveCurve) else LiveCurve())
+        # A live view goes on screen now, before the set-up below: a kernel's first optimizer
+        # imports torch._dynamo (1-2 s), and an empty cell for that long looks stuck.
+        _call(callbacks, "on_fit_prepare", {"epochs": epochs, "label": label})
+
         # The run's own generators, for shuffling and for dropout masks: fit never touches
         # torch's global one. `masks` gives the stream the global generator gave after
         # torch.manual_seed(seed), which is where dropout drew from before.
@@ -293,11 +303,6 @@ def fit(
                 resume, saver, epochs=epochs, override=override
             )
 
-        callbacks = list(callbacks)
-        if live:
-            from workbench.live import LiveCurve
-
-            callbacks.append(live if isinstance(live, LiveCurve) else LiveCurve())
         info = {
             "epochs": epochs,
             "task": data.task,

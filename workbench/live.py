@@ -107,6 +107,26 @@ class LiveCurve:
         return self.chart_.status.get("text", "") if self.chart_ is not None else ""
 
     # --- the callback protocol of workbench.fit -------------------------------------------
+    def on_fit_prepare(self, info: dict | None = None) -> None:
+        """Put the chart on screen with a "starting" line before fit builds its optimizer.
+
+        A kernel's first optimizer costs a second or two (torch imports its compiler), and a
+        short run would show an empty cell for half its length; the axes come first instead.
+        """
+        info = info or {}
+        if self.chart_ is None:
+            self.chart_ = self._new_chart()
+        planned = max(
+            [info.get("epochs") or 0] + [r["info"].get("epochs") or 0 for r in self._runs]
+        )
+        for name in self.chart_.spec["panels"]:
+            self.chart_.set_panel(name, x_limit=planned or None)
+        label = info.get("label") or self.label
+        name = f"{label}: " if label and self._runs else ""
+        self.chart_.set_status(f"{name}starting", progress=0.0 if self.progress else None)
+        self._show()
+        self.chart_.flush(force=True)
+
     def on_fit_start(self, history, info: dict | None = None) -> None:
         """Start a new run (a new colour) on the shared chart, with the epochs it already has."""
         info = info or {}

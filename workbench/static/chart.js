@@ -397,11 +397,14 @@ function render({ model, el }) {
       if (r && r.last != null) lastX = Math.max(lastX ?? r.last, r.last);
     }
     frames += 1;
-    // read by tests: the frame count, the x the status line names, the last x drawn
+    // read by tests: the frame count, the x the status line names, the last x drawn, marks
+    // and the rows each line or points layer holds
     root.dataset.frame = String(frames);
     root.dataset.x = String(s.x ?? "");
     root.dataset.lastX = String(lastX ?? "");
     root.dataset.marks = JSON.stringify(marksOf(store));
+    root.dataset.points = JSON.stringify(Object.fromEntries(Object.entries(store.data)
+      .filter(([, d]) => Array.isArray(d.x)).map(([name, d]) => [name, d.x.length])));
   }
 
   function schedule() {
