@@ -269,7 +269,10 @@ def test_only_one_playground_plays_at_a_time():
 
 
 def test_rerunning_a_cell_closes_the_playground_it_made_before(monkeypatch):
-    monkeypatch.setattr(pg_module, "_cell_id", lambda: "cell-1")
+    from workbench import cells
+
+    runs = iter(["run 1", "run 2"])  # two runs of one cell, as JupyterLab names them
+    monkeypatch.setattr(cells, "_running_cell", lambda: ("cell-1", next(runs)))
     first = playground(**SMALL).play()
     _wait(lambda: first.epoch >= 1)
     second = playground(**SMALL)

@@ -291,10 +291,13 @@ class Chart:
 
         A chart shown again (e.g. in a later cell) gets a new output there; both stay live.
         """
+        from workbench.cells import made_here
         from workbench.widgets import ChartWidget, display_chart
 
         if self.widget is None:
             self.connect(ChartWidget(chart_id=uuid.uuid4().hex, state=self.state()))
+            self.widget.chart = self  # a chart shown by a finished fit lives on with its widget
+            made_here(self)  # re-running this cell closes it
         self._handle = display_chart(self.widget, self.status.get("text") or "chart")
         return self.widget
 
@@ -336,6 +339,27 @@ class Chart:
         self._handle = display_chart(
             self.widget, text, png=self.png(width=width, dpi=dpi), handle=self._handle
         )
+
+    def close(self) -> None:
+        """Let go of the page: the output keeps a PNG of the chart as it is now, in place of
+        the widget, and the widget closes. `show` makes a new one."""
+        from workbench.widgets import close_all, display_chart
+
+        widget, handle = self.widget, self._handle
+        if widget is None:
+            return
+        shell = _shell()
+        if self._picture_due and shell is not None:
+            shell.events.unregister("post_execute", self._picture)
+        self._picture_due = False
+        if handle is not None:  # a closed widget's view is hidden: leave the picture there
+            width, dpi = self._picture_size
+            text = self.status.get("text") or "chart"
+            display_chart(None, text, png=self.png(width=width, dpi=dpi), handle=handle)
+        self.widget, self._handle, self._diff = None, None, {}
+        if getattr(widget, "chart", None) is self:
+            widget.chart = None
+        close_all(widget)
 
     # --- static pictures ---------------------------------------------------------------------
     def figure(self, *, width: int = 760, dpi: int = 100):

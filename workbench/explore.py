@@ -14,6 +14,7 @@ import base64
 from collections.abc import Mapping, Sequence
 
 from workbench import explain, marks, stopping
+from workbench.cells import made_here
 from workbench.plots import agg_figure, best_of, epochs_of, font_pt, mode_of, png_bytes, readable
 from workbench.replay import check_runs, repeat_groups, summary
 from workbench.sliders import Slot, default_rule, tunable_rules
@@ -63,6 +64,20 @@ class Explorer:
         controls = W.HBox([s.box for s in self.slots], layout=W.Layout(flex_flow="row wrap"))
         self.widget = W.VBox([*head, controls, plot, self.html])
         self._draw_curves()
+        made_here(self)  # re-running the cell that made it closes it
+
+    def close(self) -> None:
+        """Close every widget (rules, sliders, picture, markers) and a pending table refresh.
+
+        Its output is the cell's value, which cannot be replaced: the page hides a closed
+        view, and a saved notebook opened without widget state shows the picture.
+        """
+        from workbench.widgets import close_all
+
+        if self._refresh is not None:
+            self._refresh.cancel()
+            self._refresh = None
+        close_all(self.widget)
 
     # state for tests and lessons
     @property

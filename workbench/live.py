@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 
+from workbench.cells import made_here
 from workbench.chart import Chart
 from workbench.plots import best_of, epochs_of, mode_of
 
@@ -90,6 +91,7 @@ class LiveCurve:
         self._runs = []
         self._shown_in = None
         self._bar = None
+        made_here(self)  # re-running the cell that made it closes it
 
     @property
     def figure_(self):
@@ -180,6 +182,16 @@ class LiveCurve:
             self._bar = None
         if self._shown_in is None and self.output == "auto":
             print(self.title_ or "no epochs recorded")
+
+    def close(self) -> None:
+        """Let go of the page: the output keeps the curve's last picture, the chart's widget
+        closes and a progress bar ends. A later `fit` with this curve shows it afresh."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self.chart_ is not None:
+            self.chart_.close()
+        self._shown_in = None
 
     # --- the chart --------------------------------------------------------------------------
     def _new_chart(self) -> Chart:

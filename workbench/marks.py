@@ -30,7 +30,8 @@ class MarkLayer(anywidget.AnyWidget):
     other sliders' values they hold for), ``sliders`` (per rule: name -> slider model id).
     """
 
-    _esm = Path(__file__).parent / "static" / "explore_marks.js"
+    # the text, not the path, as for ChartWidget: a file's hot-reload hook keeps each alive
+    _esm = (Path(__file__).parent / "static" / "explore_marks.js").read_text(encoding="utf-8")
     geometry = traitlets.Dict().tag(sync=True)
     marks = traitlets.List().tag(sync=True)
     tables = traitlets.List().tag(sync=True)

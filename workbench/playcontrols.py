@@ -60,33 +60,36 @@ class Controls:
             button.on_click(lambda _, act=action: self._do(act))
         self.buttons = W.HBox([self.play, self.pause, self.step, self.reset, self.message])
         s, short = pg.settings, {"description_width": "7em"}
-        wide = W.Layout(width="19em")
+        # given when made: a style or layout set afterwards replaces one left open
+        look = {"style": short, "layout": W.Layout(width="19em")}
         self.widgets = {
-            "problem": W.Dropdown(options=problems.PROBLEMS, description="problem"),
-            "noise": W.SelectionSlider(options=_with(NOISES, s["noise"]), description="noise"),
-            "train_fraction": W.SelectionSlider(
-                options=_with(FRACTIONS, s["train_fraction"]), description="train fraction"
+            "problem": W.Dropdown(options=problems.PROBLEMS, description="problem", **look),
+            "noise": W.SelectionSlider(
+                options=_with(NOISES, s["noise"]), description="noise", **look
             ),
-            "hidden": W.Text(description="hidden", continuous_update=False, placeholder="8, 8"),
-            "activation": W.Dropdown(options=ps.ACTIVATIONS, description="activation"),
-            "batch_norm": W.Checkbox(description="batch norm"),
-            "features": W.SelectMultiple(options=problems.FEATURES, rows=3, description="features"),
-            "opt": W.Dropdown(options=ps.OPTIMIZERS, description="optimizer"),
-            "lr": W.SelectionSlider(options=_with(LRS, s["lr"]), description="lr"),
+            "train_fraction": W.SelectionSlider(
+                options=_with(FRACTIONS, s["train_fraction"]), description="train fraction", **look
+            ),
+            "hidden": W.Text(
+                description="hidden", continuous_update=False, placeholder="8, 8", **look
+            ),
+            "activation": W.Dropdown(options=ps.ACTIVATIONS, description="activation", **look),
+            "batch_norm": W.Checkbox(description="batch norm", **look),
+            "features": W.SelectMultiple(
+                options=problems.FEATURES, rows=3, description="features", **look
+            ),
+            "opt": W.Dropdown(options=ps.OPTIMIZERS, description="optimizer", **look),
+            "lr": W.SelectionSlider(options=_with(LRS, s["lr"]), description="lr", **look),
             "batch_size": W.SelectionSlider(
-                options=_with(BATCH_SIZES, s["batch_size"]), description="batch size"
+                options=_with(BATCH_SIZES, s["batch_size"]), description="batch size", **look
             ),
             "weight_decay": W.SelectionSlider(
-                options=_with(WEIGHT_DECAYS, s["weight_decay"]), description="weight decay"
+                options=_with(WEIGHT_DECAYS, s["weight_decay"]), description="weight decay", **look
             ),
         }
         for key, widget in self.widgets.items():
-            widget.style = short
-            widget.layout = wide
             widget.observe(lambda change, key=key: self._set(key, change["new"]), "value")
-        self.rule = W.Dropdown(
-            options=[NO_RULE, *rule_classes()], description="stop rule", style=short, layout=wide
-        )
+        self.rule = W.Dropdown(options=[NO_RULE, *rule_classes()], description="stop rule", **look)
         self.rule.observe(self._pick_rule, "value")
         self.rule_box, self.rule_sliders = W.VBox(), {}
         self.events = W.HTML()
@@ -184,6 +187,9 @@ class Controls:
         self.rule.value = name
         params = {} if rule is None else type(rule).params()
         if set(params) != set(self.rule_sliders):
+            from workbench.widgets import close_all
+
+            close_all(*self.rule_sliders.values())  # another rule's: closed, not left open
             self.rule_sliders = {}
             for p in params.values():
                 kind = W.IntSlider if p.kind == "int" else W.FloatSlider
@@ -198,19 +204,10 @@ class Controls:
             slider.value = value
 
     def close(self) -> None:
-        """Close every widget of the controls."""
-        for widget in [*self.widgets.values(), *self.rule_sliders.values()]:
-            widget.close()
-        for widget in (
-            self.play,
-            self.pause,
-            self.step,
-            self.reset,
-            self.rule,
-            self.events,
-            self.message,
-        ):
-            widget.close()
+        """Close every widget of the controls, with their layouts and styles."""
+        from workbench.widgets import close_all
+
+        close_all(self.buttons, self.box)
 
 
 def _with(options, value) -> tuple:

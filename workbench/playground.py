@@ -19,11 +19,11 @@ from __future__ import annotations
 import threading
 import weakref
 
+from workbench.cells import made_here
 from workbench.playrun import Run
 from workbench.playsettings import SEED_MAX, check, check_all, check_device, check_together, whole
 
 _PLAYING = weakref.WeakSet()  # at most one playground trains at a time (two cores, a class)
-_BY_CELL = weakref.WeakValueDictionary()  # notebook cell id -> the playground it made last
 
 
 class Playground:
@@ -56,12 +56,7 @@ class Playground:
         self.error, self.closed, self._view = None, False, None
         self.run = Run(checked, seed, self.device)
         self.run.replay(events, epochs)
-        cell = _cell_id()
-        if cell is not None:  # a re-run cell replaces the playground it made before
-            old = _BY_CELL.get(cell)
-            if old is not None and old is not self:
-                old.close()
-            _BY_CELL[cell] = self
+        made_here(self)  # a re-run cell closes the playgrounds it made before
 
     # --- the public, synchronous API -----------------------------------------------------
     @property
@@ -170,12 +165,14 @@ class Playground:
         return self
 
     def close(self) -> None:
-        """Pause for good and drop the listeners (a closed playground cannot play again)."""
+        """Pause for good, drop the listeners and close the view's widgets; its output keeps
+        a picture of the last state. A closed playground cannot play again."""
         self.closed = True
         self.pause()
         self._listeners.clear()
-        if self._view is not None:
-            self._view.close()
+        view, self._view = self._view, None
+        if view is not None:
+            view.close()
 
     def listen(self, callback) -> None:
         """Call ``callback(pg, what)`` after epochs and changes (what: "epoch", "pause", ...).
@@ -205,7 +202,7 @@ class Playground:
         """In a notebook: the live view with its controls, and a picture for saved files."""
         from workbench.playview import PlaygroundView, in_kernel
 
-        if not in_kernel():
+        if self.closed or not in_kernel():  # a closed one has no controls: its picture
             from IPython.display import display
 
             display(self._repr_mimebundle_(), raw=True)
@@ -310,17 +307,6 @@ def playground(**settings) -> Playground:
     Playground
     """
     return Playground(**settings)
-
-
-def _cell_id() -> str | None:
-    """The id of the notebook cell running now (JupyterLab sends it), or None."""
-    try:
-        from IPython import get_ipython
-
-        kernel = getattr(get_ipython(), "kernel", None)
-        return kernel.get_parent("shell").get("metadata", {}).get("cellId") if kernel else None
-    except Exception:  # no IPython, an older kernel: nothing to replace
-        return None
 
 
 __all__ = ["Playground", "playground"]

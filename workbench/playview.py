@@ -165,23 +165,28 @@ class PlaygroundView:
         self._timer.daemon = True
         self._timer.start()
 
-    def refresh_picture(self) -> None:
-        """Put a PNG of the state now into every output that shows this view."""
-        self._timer = None
+    def refresh_picture(self, view=True) -> None:
+        """Put a PNG of the state now into every output that shows this view (with the
+        live view unless `view` is False)."""
         if not self.handles:
             return
-        data = bundle(self.pg, self)
+        data = bundle(self.pg, self if view else None)
         for handle in self.handles:
             handle.update(data, raw=True)
 
     def close(self) -> None:
-        """Stop the picture timer and close the widgets (the playground pauses first)."""
-        if self._timer is not None:
-            self._timer.cancel()
-        self.controls.close()
-        self.widget.close()
-        if self.chart.widget is not None:
-            self.chart.widget.close()
+        """Leave the last picture in every output, then close every widget (the playground
+        pauses first): a closed widget's view is hidden, and a kept one keeps this alive."""
+        from workbench.widgets import close_all
+
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            timer.join()  # a picture being drawn now must not land after the last one
+        self.refresh_picture(view=False)
+        self.handles = []
+        close_all(self.widget)  # the buttons, the chart's widget and the settings are in it
+        self.chart.widget = None
 
 
 def _look(pg) -> str:

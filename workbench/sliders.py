@@ -140,6 +140,9 @@ class Slot:
     def _build_sliders(self) -> None:
         import ipywidgets as W
 
+        from workbench.widgets import close_all
+
+        close_all(*getattr(self, "sliders", {}).values())  # the last rule's: closed, not left open
         self.sliders, self.places = Sliders(type(self.rule).__name__), {}
         history = self.explorer.history
         try:

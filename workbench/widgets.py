@@ -29,13 +29,42 @@ class ChartWidget(anywidget.AnyWidget):
         `Chart.state()` at the time of the call.
     """
 
-    _esm = STATIC / "chart.js"
-    _css = STATIC / "chart.css"
+    # the text, not the path: anywidget ties every widget made from a file to that file's
+    # change signal (for hot reload), which then keeps each one alive after it is closed
+    _esm = (STATIC / "chart.js").read_text(encoding="utf-8")
+    _css = (STATIC / "chart.css").read_text(encoding="utf-8")
     _chart_id = traitlets.Unicode("").tag(sync=True)
     state = traitlets.Dict().tag(sync=True)
 
     def __init__(self, chart_id: str, state: dict, **kwargs):
         super().__init__(_chart_id=chart_id, state=state, **kwargs)
+        self.chart = None  # the Chart it draws: kept while the page may show it, so it can close
+
+
+def close_all(*widgets) -> None:
+    """Close `widgets` and every widget they hold (children, layout, style), for good.
+
+    ipywidgets keeps each open widget, and so whatever its callbacks reach, until it is
+    closed, and closing a box closes neither its children nor its `layout` and `style`
+    (themselves widgets): a playground's view alone is 63 of them.
+    """
+    from ipywidgets import Widget
+
+    todo, seen = list(widgets), set()
+    while todo:
+        widget = todo.pop()
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
+        if not isinstance(widget, Widget):  # a test's fake page
+            getattr(widget, "close", lambda: None)()
+            continue
+        for name in widget.keys:
+            value = getattr(widget, name, None)
+            for held in value if isinstance(value, list | tuple) else (value,):
+                if isinstance(held, Widget):
+                    todo.append(held)
+        widget.close()
 
 
 def display_chart(widget: ChartWidget, text: str, *, png: bytes | None = None, handle=None):
@@ -51,8 +80,9 @@ def display_chart(widget: ChartWidget, text: str, *, png: bytes | None = None, h
     """
     from IPython.display import display
 
-    view = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}
-    bundle = {WIDGET_MIME: view, "text/plain": text}
+    bundle = {"text/plain": text}
+    if widget is not None:  # None: the picture alone (a closed chart)
+        bundle[WIDGET_MIME] = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}
     if png is not None:
         bundle["image/png"] = base64.b64encode(png).decode("ascii")
     if handle is None:
@@ -61,4 +91,4 @@ def display_chart(widget: ChartWidget, text: str, *, png: bytes | None = None, h
     return handle
 
 
-__all__ = ["ChartWidget", "display_chart"]
+__all__ = ["ChartWidget", "close_all", "display_chart"]
