@@ -174,12 +174,16 @@ class Chart:
         return self
 
     # --- changing ------------------------------------------------------------------------
-    def extend(self, name: str, x, y=None, **columns) -> None:
-        """Append rows to a line or points layer: ``extend("val", [3], [0.41])``."""
+    def extend(self, name: str, x, y=None, *, at: int | None = None, **columns) -> None:
+        """Append rows to a line or points layer: ``extend("val", [3], [0.41])``.
+
+        With `at`, the rows from `at` on are replaced first (a line whose last point moves).
+        """
         cols = {"x": _plain(x), **({"y": _plain(y)} if y is not None else {})}
         cols.update({k: _plain(v) for k, v in columns.items()})
         data = self._data(name)
-        at = len(data.get("x") or [])
+        have = len(data.get("x") or [])
+        at = have if at is None else min(at, have)
         for key, values in cols.items():
             column = data.setdefault(key, [])
             del column[at:]  # in place: appending stays O(new rows) however long the run
@@ -192,9 +196,13 @@ class Chart:
         pending = self._diff.setdefault("extend", {}).get(name)
         if pending is None:
             self._diff["extend"][name] = {"at": at, **cols}
+        elif at < pending["at"]:  # rows the page has already got change: send the layer
+            self._queue_set(name)
         else:
             for key, values in cols.items():
-                pending.setdefault(key, []).extend(values)
+                column = pending.setdefault(key, [])
+                del column[at - pending["at"] :]
+                column.extend(values)
 
     def set(self, name: str, **columns) -> None:
         """Replace columns of a layer: ``set("stop", x=47)``, ``set("grid", z=..., extent=...)``."""

@@ -12,6 +12,12 @@ Why a thread and not a task on the kernel's event loop: a task runs only between
 kernel's messages, so a long cell run meanwhile would freeze the run; the thread trains on
 while other cells run (torch releases the GIL in its kernels), and widget messages sent from
 it are safe in ipykernel.
+
+Three locks, taken in this order and never the other way: `_lock` (held while an epoch
+trains or the model is read), `_queue` (held while a change is queued or applied, never
+for an epoch) and the run's `lock` (held while a row or an event is written). So `set`
+while playing waits for no epoch, and `history` and `config` are read whole between two
+epochs from any thread.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ class Playground:
         self.max_epochs = max_epochs
         checked = check_all(settings)  # events and epochs are checked before the replay trains
         self._lock = threading.RLock()  # held while an epoch trains or the model is read
+        self._queue = threading.Lock()  # held while `_pending` changes: never for an epoch
         self._halt = threading.Event()
         self._thread, self._pending, self._listeners = None, [], []
         self.error, self.closed, self._view = None, False, None
@@ -64,7 +71,10 @@ class Playground:
         """Epochs trained so far."""
         return self.run.epoch
 
-    history = property(lambda self: self.run.history, doc="The run's History.")
+    history = property(
+        lambda self: self.run.snapshot(),
+        doc="The run's History as it stands now: a copy, consistent even while it plays.",
+    )
     settings = property(lambda self: self.run.settings, doc="The settings in use now.")
     model = property(lambda self: self.run.model, doc="The network being trained.")
     split = property(lambda self: self.run.split, doc="The points (x1, x2 only).")
@@ -87,14 +97,14 @@ class Playground:
     @property
     def next_settings(self) -> dict:
         """The settings from the next epoch on: those in use plus the changes waiting."""
-        with self._lock:
+        with self._queue:
             return {**self.settings, **dict(self._pending)}
 
     @property
     def config(self) -> dict:
         """Everything that makes this run: ``playground(**pg.config)`` replays it exactly."""
-        with self._lock:
-            run = self.run
+        run = self.run
+        with run.lock:  # the events and the epochs they lead to, read together
             return {**run.first, "seed": run.seed, "device": str(self.device),
                     "events": run.events(), "epochs": run.epoch}  # fmt: skip
 
@@ -105,10 +115,11 @@ class Playground:
         the next epoch (at once when paused) and is recorded in ``history.events``.
         """
         checked = {k: check(k, v) for k, v in changes.items()}
-        with self._lock:
+        with self._queue:  # while playing only queued: the worker applies it before an epoch
             check_together({**self.settings, **dict(self._pending), **checked})
             self._pending += list(checked.items())
-            if not self.playing:
+        if not self.playing:
+            with self._lock:
                 self._drain()
         self._notify("change")
         return self
@@ -223,10 +234,13 @@ class Playground:
         last = f", val_loss {self.history['val_loss'][-1]:.4g}" if self.epoch else ""
         return f"Playground({s['problem']}, {net}, epoch {self.epoch}{last}, {state})"
 
-    def _drain(self) -> None:
-        pending, self._pending = self._pending, []
-        for key, value in pending:
-            self.run.apply(key, value)
+    def _drain(self) -> bool:
+        """Apply the queued changes (under `_lock`); True if there were any."""
+        with self._queue:  # settings and queue change together, as `set` checks them
+            pending, self._pending = self._pending, []
+            for key, value in pending:
+                self.run.apply(key, value)
+        return bool(pending)
 
     def _one(self):
         self._drain()
@@ -237,8 +251,7 @@ class Playground:
         try:
             while not self._halt.is_set() and self.epoch < self.max_epochs:
                 with self._lock:
-                    applied = bool(self._pending)
-                    self._drain()
+                    applied = self._drain()
                 if applied:  # show a change as soon as it took effect, not an epoch later
                     self._notify("applied")
                 with self._lock:

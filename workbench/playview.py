@@ -5,7 +5,11 @@ the decision boundary as a heat map with the training points (white edge) and va
 points (dark edge), the losses with the stop rule's mark, and the rule's trace under them.
 The status line counts the epochs. Buttons and sliders (`workbench.playcontrols`) call
 ``pg.set`` and friends; while the run plays, its worker thread pushes the new numbers at
-most every `interval` seconds. The same output holds a PNG of the last paused state, which
+most every `interval` seconds. A long run's curves are thinned for drawing (`Thinned`: at
+most about `MAX_POINTS` points a line, the newest always among them), so what a push costs
+and sends stays flat however long the class plays; the history keeps every value. The
+view reads the run's live history under the playground's lock and takes no lock that an
+epoch holds when the student changes a setting while it plays. The same output holds a PNG of the last paused state, which
 a notebook opened fresh, GitHub and nbval show instead of the widget.
 """
 
@@ -19,6 +23,7 @@ from workbench.playpicture import CLASS_COLORS, PALE_COLORS
 from workbench.problems import LIMIT
 
 RESOLUTION = 32  # boundary grid cells per side sent to the page (the page smooths them)
+MAX_POINTS = 1000  # points per drawn line at most (a 250 px panel shows fewer)
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
@@ -61,7 +66,7 @@ class PlaygroundView:
         from workbench.widgets import ChartWidget
 
         self.pg, self.pushes_, self.handles = pg, 0, []
-        self._sent, self._split, self._timer = 0, None, None
+        self._split, self._timer, self._run, self._source = None, None, None, None
         c = self.chart = Chart(height=250, interval=interval)
         c.panel("map", xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT), grow=False,
                 title="P(blue) over the plane: train points bright, validation points pale")  # fmt: skip
@@ -75,6 +80,7 @@ class PlaygroundView:
         c.vline("stop", "loss", label="stop", color="#000000")
         c.line("trace", "trace", label="trace", color="#7f7f7f")
         c.vline("stop_trace", "trace", color="#000000")
+        self.lines = {name: Thinned(c, name) for name in ("train_loss", "val_loss", "trace")}
         self._push(force=False)  # the state the page starts from
         c.connect(ChartWidget(chart_id=uuid.uuid4().hex, state=c.state()))
         self.controls = Controls(pg, self)
@@ -91,8 +97,11 @@ class PlaygroundView:
         if what in ("epoch", "applied"):  # on the worker thread: push numbers, not widgets
             if what == "applied" or self.chart.due():
                 self._push(force=what == "applied")
-            if len(pg.history.events) != self.controls.events_shown:  # a change took effect
+            if len(pg.run.history.events) != self.controls.events_shown:  # took effect
                 self.controls.show_events()
+            return
+        if what == "change" and pg.playing:  # the worker shows it once applied: no waiting
+            self.controls.sync()  # for its epoch here, the slider must answer at once
             return
         self._push()
         self.controls.sync()
@@ -103,16 +112,10 @@ class PlaygroundView:
         """Queue what changed since the last push, and send it (throttled unless `force`)."""
         pg, c = self.pg, self.chart
         with pg._lock:
-            h, run = pg.history, pg.run
-            n = len(h["epoch"])
-            if n < self._sent:  # a reset: start the curves over
-                self._sent = 0
-                for name in ("train_loss", "val_loss", "trace"):
-                    c.set(name, x=[], y=[])
-            new = slice(self._sent, n)
+            run = pg.run
+            h, n = run.history, run.epoch
             for key in ("train_loss", "val_loss"):
-                c.extend(key, h["epoch"][new], h[key][new])
-            self._sent = n
+                self.lines[key].update(h["epoch"], h[key], new=run is not self._run)
             if run.split is not self._split:  # new points: noise, fraction, problem, reset
                 self._split = split = run.split
                 for name, X, y in (
@@ -128,7 +131,10 @@ class PlaygroundView:
             c.set("stop_trace", x=None if stop is None else stop.epoch)
             trace = run.trace()
             name, values = next(iter(trace.items())) if trace else ("rule trace", [])
-            c.set("trace", x=h["epoch"][run.segment :][: len(values)], y=values)
+            source = (run.segment, run.settings["stop"], name)  # another: a new trace line
+            new = run is not self._run or source != self._source
+            self.lines["trace"].update(h["epoch"][run.segment :][: len(values)], values, new=new)
+            self._run, self._source = run, source
             c.set_panel("trace", ylabel=name)
             c.set_status(self.status(), state=_look(pg), x=n)
         if c.widget is not None:
@@ -137,7 +143,7 @@ class PlaygroundView:
 
     def status(self) -> str:
         """The line over the view: epoch counter, latest numbers, and why it stopped."""
-        pg, h = self.pg, self.pg.history
+        pg, h = self.pg, self.pg.run.history
         n = len(h["epoch"])
         text = f"epoch {n}"
         if n:
@@ -189,17 +195,51 @@ class PlaygroundView:
         self.chart.widget = None
 
 
+class Thinned:
+    """One line of the chart drawn from a growing series with at most about `MAX_POINTS`
+    points: every `stride`-th value and the newest one (the tip, replaced at each push).
+
+    When the kept points pass `MAX_POINTS` the stride doubles and the line is sent again:
+    about log2(epochs / MAX_POINTS) times in a run; between, a push sends the new points.
+    """
+
+    def __init__(self, chart, name: str, most: int = MAX_POINTS):
+        self.chart, self.name, self.most = chart, name, most
+        self.stride, self.kept, self.n = 1, 0, 0
+
+    def update(self, x, y, *, new: bool = False) -> None:
+        """Draw the series `x`, `y` (all its values so far); `new`: not the one drawn before."""
+        n = len(x)
+        resend = new or n < self.n
+        if n == self.n == 0 and not resend:
+            return
+        if resend:
+            self.stride, self.kept = 1, 0
+        while (n + self.stride - 1) // self.stride > self.most:
+            self.stride *= 2
+            resend = True
+        step = self.stride
+        rows = range(0 if resend else self.kept * step, n, step)
+        rows = [*rows, n - 1] if n and (n - 1) % step else list(rows)  # the newest, off stride
+        xs, ys = [x[i] for i in rows], [y[i] for i in rows]
+        if resend:
+            self.chart.set(self.name, x=xs, y=ys)
+        else:
+            self.chart.extend(self.name, xs, ys, at=self.kept)
+        self.kept, self.n = (n + step - 1) // step, n
+
+
 def _look(pg) -> str:
     """The status line's colour (the chart's states): red for a divergence or an error,
     green for a rule's stop, plain while playing or paused."""
-    stop = pg.history.stop
+    stop = pg.run.history.stop
     if pg.error is not None or (stop is not None and stop.rule == "NonFinite"):
         return "error"
     return "stopped" if stop is not None else "running"
 
 
 def _state(pg) -> str:
-    return "playing" if pg.playing else "stopped" if pg.history.stop else "paused"
+    return "playing" if pg.playing else "stopped" if pg.run.history.stop else "paused"
 
 
 __all__ = ["PlaygroundView", "bundle", "in_kernel"]

@@ -169,6 +169,16 @@ class Rule:
         state, _, why = self._look(state, history, epoch)
         return state, None if why is None else Stop(epoch, why, type(self).__name__)
 
+    def trace_step(self, state: Any, history: HistoryLike, epoch: int) -> tuple:
+        """`step` that also returns what it looked at: ``(state, {name: quantity}, stop)``.
+
+        The names are those of `trace`, so stepping over epochs 1, 2, ... builds the trace
+        one value an epoch (the playground's view does, instead of replaying it).
+        """
+        state, quantity, why = self._look(state, history, epoch)
+        stop = None if why is None else Stop(epoch, why, type(self).__name__)
+        return state, {self._TRACE or self.monitor: quantity}, stop
+
     def _replay(self, history: HistoryLike):
         """Yield (epoch, quantity, reason or None) for every epoch of `history`."""
         inputs = [_column(history, metric) for metric in self._inputs()]  # fail on a missing one
@@ -246,6 +256,16 @@ class AnyOf(Rule):
             states.append(own)
             first = first or stop
         return tuple(states), first
+
+    def trace_step(self, state: tuple, history: HistoryLike, epoch: int) -> tuple:
+        """Step every rule; the quantities are named as in `trace`, the first stop wins."""
+        states, looked, first = [], {}, None
+        for rule, own in zip(self.rules, state, strict=True):
+            own, values, stop = rule.trace_step(own, history, epoch)
+            states.append(own)
+            looked.update({f"{type(rule).__name__}.{k}": v for k, v in values.items()})
+            first = first or stop
+        return tuple(states), looked, first
 
     def __call__(self, history: HistoryLike) -> Stop | None:
         stops = [stop for stop in (rule(history) for rule in self.rules) if stop is not None]
