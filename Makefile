@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
-$(LABSET): workbench/static/lab-overrides.json $(STAMP)
+$(LABSET): workbench/views/static/lab-overrides.json $(STAMP)
 	mkdir -p $(dir $(LABSET))
 	$(BIN)/python -c "import json, pathlib, sys; \
 	  out = pathlib.Path(sys.argv[2]); old = json.loads(out.read_text()) if out.exists() else {}; \
@@ -51,6 +51,7 @@ browser-deps:
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # One thread per process: the unit tests and the notebooks run two at a time.
 test: setup browser-deps lint

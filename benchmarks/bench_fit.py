@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 
 import workbench as wb
-from workbench.data import Data
-from workbench.models import MLP, SmallCNN
+from workbench.data.datasets import Data
+from workbench.data.models import MLP, SmallCNN
 
 
 def workload(name: str, device: torch.device):
@@ -58,7 +58,7 @@ def sync(device):
 
 
 def run_wb(data, make_model, bs, epochs, device, threads=None):
-    """fit with a stop rule, at the thread count it picks (`workbench.threads`)."""
+    """fit with a stop rule, at the thread count it picks (`workbench.train.threads`)."""
     model = make_model()
     stop = wb.stopping.Patience(10_000)  # a real rule, evaluated every epoch, never firing
     wb.fit(model, data, epochs=epochs, stop=stop, batch_size=bs, device=device, threads=threads)

@@ -56,7 +56,7 @@ def bench_tight(seconds: float) -> float:
     import torch.nn.functional as F
     from torch import nn
 
-    from workbench.models import MLP
+    from workbench.data.models import MLP
 
     pg = wb.playground(**SETTINGS)
     (X, y), (X_val, y_val) = pg.run.train, pg.run.val
@@ -94,7 +94,7 @@ def bench_play(seconds: float, view: bool) -> tuple[float, float]:
     pg = wb.playground(**SETTINGS)
     page = None
     if view:
-        from workbench.playview import PlaygroundView
+        from workbench.playground.view import PlaygroundView
 
         v = PlaygroundView(pg)
         page = CountingPage()

@@ -1,8 +1,8 @@
 """fit at 1 against 2 threads over step sizes, alone and beside a CPU hog: where the crossover is.
 
-`workbench.threads.SMALL_STEP_FLOPS` comes from this table. Each workload is an MLP or the
+`workbench.train.threads.SMALL_STEP_FLOPS` comes from this table. Each workload is an MLP or the
 lessons' SmallCNN (its width changed) on the digits, at a batch size; its step size is
-counted as fit counts it (`workbench.threads.step_flops`). For each, `wb.fit` trains a
+counted as fit counts it (`workbench.train.threads.step_flops`). For each, `wb.fit` trains a
 few epochs at `threads=1` and at `threads=2`, interleaved (the order alternates), alone
 and with a process that keeps one core busy (a busy laptop); the table reports median
 seconds per epoch and the ratio 2 threads / 1 thread (below 1: two threads are faster).
@@ -24,8 +24,8 @@ import time
 import torch
 
 import workbench as wb
-from workbench.models import MLP, SmallCNN
-from workbench.threads import SMALL_STEP_FLOPS, step_flops
+from workbench.data.models import MLP, SmallCNN
+from workbench.train.threads import SMALL_STEP_FLOPS, step_flops
 
 HOG = "while True: pass"  # another program that keeps one core busy
 TARGET_S = 0.15  # each measurement trains about this long at 1 thread, alone

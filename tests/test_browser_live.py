@@ -203,7 +203,7 @@ def test_a_notebook_saved_without_a_browser_opens_with_a_picture(lab):
 
 
 HEATMAP = """import numpy as np
-from workbench.chart import Chart
+from workbench.views.chart import Chart
 
 chart = Chart(height=260)
 chart.panel("boundary", xlabel="x1", ylabel="x2", grow=False)

@@ -11,8 +11,8 @@ import math
 
 import pytest
 
-from workbench.chart import Chart
-from workbench.chart_png import figure_of, grow_x
+from workbench.views.chart import Chart
+from workbench.views.picture import figure_of, grow_x
 
 
 class FakeClock:
@@ -264,11 +264,11 @@ def test_the_drawing_module_ships_inside_the_package():
     import tomllib
     from pathlib import Path
 
-    from workbench.widgets import STATIC
+    from workbench.views.widgets import STATIC
 
     root = Path(__file__).resolve().parents[1]
     data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert "static/*" in data["package-data"]["workbench"], "chart.js must be in the wheel"
+    assert "views/static/*" in data["package-data"]["workbench"], "chart.js must be in the wheel"
     esm = (STATIC / "chart.js").read_text()
     assert "export default" in esm and "requestAnimationFrame" in esm
     assert 'const FONT = "12px' in esm, "canvas text (ticks, mark labels) is 12 px"
@@ -280,8 +280,8 @@ def test_the_picture_is_drawn_once_when_the_cell_ends(monkeypatch):
 
     from IPython.core.events import EventManager, available_events
 
-    from workbench import chart as chart_module
-    from workbench import widgets
+    from workbench.views import chart as chart_module
+    from workbench.views import widgets
 
     shell = types.SimpleNamespace()
     shell.events = EventManager(shell, available_events)

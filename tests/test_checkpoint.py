@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import workbench as wb
-from workbench import checkpoint as ck
-from workbench import files
-from workbench.models import MLP, SmallCNN
-from workbench.resume import TrainingState
+from workbench.checkpoint import files
+from workbench.checkpoint import store as ck
+from workbench.checkpoint.resume import TrainingState
+from workbench.data.models import MLP, SmallCNN
 from workbench.stopping import Patience, Threshold
 
 RUN = dict(epochs=40, lr=3e-2, stop=Patience(5), restore_best=True, device="cpu")

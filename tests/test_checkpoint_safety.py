@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 
 import workbench as wb
-from workbench import checkpoint as ck
-from workbench.models import MLP
-from workbench.resume import plain
+from workbench.checkpoint import store as ck
+from workbench.checkpoint.resume import plain
+from workbench.data.models import MLP
 
 FAST = dict(lr=3e-2, device="cpu")
 

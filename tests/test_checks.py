@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 import workbench as wb
-from workbench.checks import DataWarning, batch_sizes, before_training
-from workbench.data import from_tensors
-from workbench.fit import make_loss
-from workbench.models import MLP, linear
+from workbench.data.datasets import from_tensors
+from workbench.data.models import MLP, linear
+from workbench.train.checks import DataWarning, batch_sizes, before_training
+from workbench.train.fit import make_loss
 
 CPU = torch.device("cpu")
 

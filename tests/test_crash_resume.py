@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import workbench as wb
-from workbench import checkpoint as ck
+from workbench.checkpoint import store as ck
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork and SIGKILL")
 
@@ -28,8 +28,8 @@ import io, os, signal, sys, time, traceback
 import torch
 torch.set_num_threads(1)  # no thread pool in the parent: forking stays safe
 import workbench as wb
-from workbench import checkpoint as ck
-from workbench.models import MLP
+from workbench.checkpoint import store as ck
+from workbench.data.models import MLP
 from workbench.stopping import Patience
 
 data = torch.load(sys.argv[1], weights_only=True)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import workbench as wb
-from workbench.models import MLP, SmallCNN, linear
+from workbench.data.models import MLP, SmallCNN, linear
 
 
 @pytest.mark.parametrize("name", wb.data.NAMES)

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from workbench import History
-from workbench.explore import default_rule, explore, summary, tunable_rules
+from workbench.explore.explorer import default_rule, explore, summary, tunable_rules
 from workbench.stopping import GeneralizationLoss, Patience, RelativeChange, Threshold
 
 pytest.importorskip("ipywidgets")
@@ -189,7 +189,7 @@ def test_nan_in_the_history_is_survived():
 def test_summary_restores_by_the_runs_monitor_not_the_rules():
     # RelativeChange watches train_loss, but fit(restore_best=True) restores by val_loss.
     from workbench import stopping
-    from workbench.explore import summary
+    from workbench.explore.explorer import summary
 
     h = {
         "train_loss": [1.0, 0.5, 0.3, 0.299, 0.2],
@@ -333,7 +333,10 @@ def test_the_explorer_figure_is_readable_on_a_projector():
         assert inside.y0 <= box.y0 and box.y1 <= inside.y1, f"{t.get_text()!r} is clipped"
 
 
-@pytest.mark.parametrize("module", ["workbench.replay", "workbench.sliders", "workbench.explore"])
+@pytest.mark.parametrize(
+    "module",
+    ["workbench.explore.replay", "workbench.explore.sliders", "workbench.explore.explorer"],
+)
 def test_doctests(module):
     import doctest
     import importlib
@@ -365,7 +368,7 @@ def test_the_page_gets_where_every_slider_value_stops():
 
 def test_a_slider_of_another_rule_says_which_rule_is_picked():
     """Lesson 03 re-run after the dropdown moved on: say why there is no 'patience' slider."""
-    from workbench.sliders import NoSlider
+    from workbench.explore.sliders import NoSlider
 
     w = explore(u_shaped(), Patience(5))
     w.dropdown.value = "GeneralizationLoss"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import workbench as wb
-from workbench.models import MLP, linear
+from workbench.data.models import MLP, linear
 from workbench.stopping import MetricNotFound, Patience, Threshold
 
 
@@ -190,7 +190,7 @@ def test_fit_steps_the_rule_instead_of_replaying_it(digits):
 
 
 def test_small_models_train_at_one_thread_and_torch_is_left_as_it_was(digits, monkeypatch):
-    from workbench import threads
+    from workbench.train import threads
 
     seen = []
 

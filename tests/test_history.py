@@ -65,8 +65,9 @@ def _entry_points():
     import matplotlib.pyplot as plt
 
     import workbench as wb
-    from workbench import plots, replay
+    from workbench.explore import replay
     from workbench.stopping import Patience
+    from workbench.views import plots
 
     def plot(fn, *args):
         fig, ax = plt.subplots()

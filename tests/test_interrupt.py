@@ -19,8 +19,8 @@ import pytest
 import torch
 
 import workbench as wb
-from workbench.interrupt import Interrupted, StopButton
-from workbench.models import MLP
+from workbench.data.models import MLP
+from workbench.train.interrupt import Interrupted, StopButton
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs SIGINT")
 
@@ -33,8 +33,8 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 import torch
 import torch.nn.functional as F
 import workbench as wb
-from workbench import checkpoint as ck
-from workbench.models import MLP
+from workbench.checkpoint import store as ck
+from workbench.data.models import MLP
 
 data = wb.data.load("digits", seed=0, train_size=300, test_size=0)
 real_save = torch.save
@@ -216,9 +216,9 @@ def test_last_history_is_the_latest_run():
 def test_doctests():
     import doctest
 
-    import workbench.interrupt
-    import workbench.threads
+    import workbench.train.interrupt
+    import workbench.train.threads
 
-    for module in (workbench.interrupt, workbench.threads):
+    for module in (workbench.train.interrupt, workbench.train.threads):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, f"{module.__name__} examples hold"

@@ -26,7 +26,7 @@ from ipywidgets.widgets.widget import _instances
 from test_explore import u_shaped
 
 import workbench as wb
-from workbench.chart import Chart
+from workbench.views.chart import Chart
 
 CYCLES = 300
 MB = 5.0
@@ -92,9 +92,9 @@ def quick_pictures(monkeypatch):
     draw real ones)."""
     import importlib
 
-    from workbench import playpicture
+    from workbench.playground import picture as playpicture
 
-    explore = importlib.import_module("workbench.explore")  # wb.explore is the function
+    explore = importlib.import_module("workbench.explore.explorer")  # wb.explore is the function
 
     monkeypatch.setattr(playpicture, "png", lambda pg, **kw: PNG)
     monkeypatch.setattr(Chart, "png", lambda self, **kw: PNG)
@@ -201,7 +201,7 @@ def tiny_fit(live):
 
 
 def test_fit_with_live_frees_its_curve_when_the_cell_reruns(kernel, quick_pictures):
-    from workbench.widgets import ChartWidget
+    from workbench.views.widgets import ChartWidget
 
     cell = "the fit's cell"
 

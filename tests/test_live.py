@@ -4,8 +4,8 @@ import pytest
 from test_chart import FakeClock, Page
 
 from workbench import History
-from workbench.live import LiveCurve
 from workbench.stopping import Patience, Stop
+from workbench.views.live import LiveCurve
 
 REASON = "val_loss did not improve by more than 0 for 5 epochs; best 0.5 at epoch 10"
 
@@ -21,7 +21,7 @@ def record(h, epoch):
 
 def run(live, epochs=30, seconds_per_epoch=0.1, stop_at=None, label=None, history=None, rule=None,
         reason=REASON):  # fmt: skip
-    """Drive the callback protocol the way workbench.fit does."""
+    """Drive the callback protocol the way workbench.train.fit does."""
     h = history if history is not None else History()
     info = {"epochs": epochs, "monitor": "val_loss", "mode": "min", "label": label, "stop": rule}
     live.on_fit_start(h, info)
@@ -212,7 +212,7 @@ def test_the_final_picture_shows_the_stop():
 def test_runs_started_in_one_cell_share_one_output_a_later_cell_shows_it_again(monkeypatch):
     import types
 
-    from workbench import chart, live
+    from workbench.views import chart, live
 
     shown = []
     shell = types.SimpleNamespace(execution_count=5)
@@ -255,7 +255,9 @@ def test_fit_shows_a_starting_chart_before_it_builds_its_optimizer(monkeypatch):
 
     import workbench as wb
 
-    fit_module = importlib.import_module("workbench.fit")  # the module, not wb.fit the function
+    fit_module = importlib.import_module(
+        "workbench.train.fit"
+    )  # the module, not wb.fit the function
     seen = []
     live = LiveCurve(progress=False)
     page = page_of(live)

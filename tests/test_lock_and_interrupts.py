@@ -19,10 +19,10 @@ import pytest
 import torch
 
 import workbench as wb
-from workbench import checkpoint as ck
-from workbench.lock import NAME as LOCK
-from workbench.lock import FolderLock, FolderLocked
-from workbench.models import MLP
+from workbench.checkpoint import store as ck
+from workbench.checkpoint.lock import NAME as LOCK
+from workbench.checkpoint.lock import FolderLock, FolderLocked
+from workbench.data.models import MLP
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="needs flock and POSIX signals")
 
@@ -33,8 +33,8 @@ import sys, time
 import torch
 torch.set_num_threads(1)
 import workbench as wb
-from workbench import checkpoint as ck
-from workbench.models import MLP
+from workbench.checkpoint import store as ck
+from workbench.data.models import MLP
 
 data = torch.load(sys.argv[1], weights_only=True)
 
@@ -157,7 +157,7 @@ SAVER = r"""
 import io, os, signal, sys, time
 signal.signal(signal.SIGINT, signal.default_int_handler)
 import torch
-from workbench import checkpoint as ck
+from workbench.checkpoint import store as ck
 
 real_save = torch.save
 writing = 0

@@ -8,13 +8,14 @@ import pytest
 import torch
 
 import workbench as wb
-from workbench import problems, stopping
-from workbench.checkpoint import load, save
+from workbench import stopping
+from workbench.checkpoint.store import load, save
+from workbench.data import problems
 from workbench.history import History
-from workbench.playground import Playground, playground
-from workbench.playsettings import check
+from workbench.playground.play import Playground, playground
+from workbench.playground.settings import check
 
-pg_module = importlib.import_module("workbench.playground")  # wb.playground is the function
+pg_module = importlib.import_module("workbench.playground.play")  # wb.playground is the function
 
 SMALL = {"n": 200, "hidden": "4"}  # fast enough for many runs in one test
 
@@ -269,7 +270,7 @@ def test_only_one_playground_plays_at_a_time():
 
 
 def test_rerunning_a_cell_closes_the_playground_it_made_before(monkeypatch):
-    from workbench import cells
+    from workbench.views import cells
 
     runs = iter(["run 1", "run 2"])  # two runs of one cell, as JupyterLab names them
     monkeypatch.setattr(cells, "_running_cell", lambda: ("cell-1", next(runs)))
@@ -286,7 +287,7 @@ def test_a_playground_is_an_ordinary_object_without_jupyter():
 
 
 def test_training_uses_one_thread_and_leaves_the_setting_as_it_was(monkeypatch):
-    from workbench.playrun import Run
+    from workbench.playground.run import Run
 
     seen, train = [], Run._train_epoch
     monkeypatch.setattr(

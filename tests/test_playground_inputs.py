@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from workbench import problems, stopping
-from workbench.playcontrols import rule_classes
-from workbench.playground import playground
-from workbench.playrun import Run
-from workbench.playsettings import DEFAULTS, RUN_ARGS
-from workbench.playview import PlaygroundView
+from workbench import stopping
+from workbench.data import problems
+from workbench.playground.controls import rule_classes
+from workbench.playground.play import playground
+from workbench.playground.run import Run
+from workbench.playground.settings import DEFAULTS, RUN_ARGS
+from workbench.playground.view import PlaygroundView
 
 SMALL = {"n": 40, "hidden": "3"}  # a run of a few milliseconds per epoch
 NAN, INF = float("nan"), float("inf")

@@ -6,8 +6,8 @@ import time
 import pytest
 
 import workbench as wb
-from workbench.playpicture import picture
-from workbench.playview import PlaygroundView, bundle
+from workbench.playground.picture import picture
+from workbench.playground.view import PlaygroundView, bundle
 
 SMALL = {"n": 200, "hidden": "4"}
 

@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import pytest
 
 from workbench import History
-from workbench.plots import (
+from workbench.stopping import Stop
+from workbench.views.plots import (
     agg_figure,
     best_of,
     epochs_of,
@@ -18,7 +19,6 @@ from workbench.plots import (
     plot_runs,
     png_bytes,
 )
-from workbench.stopping import Stop
 
 
 def u_shaped(n=30, bottom=12):
@@ -190,9 +190,9 @@ def test_mode_of_resolves_auto_as_fit_does():
 def test_doctests():
     import doctest
 
-    import workbench.plots
+    import workbench.views.plots
 
-    result = doctest.testmod(workbench.plots)
+    result = doctest.testmod(workbench.views.plots)
     assert result.failed == 0 and result.attempted > 0, f"{result.failed} doctest(s) failed"
 
 
@@ -201,7 +201,7 @@ def test_with_picture_puts_a_png_beside_the_widget():
 
     import ipywidgets as W
 
-    from workbench import plots
+    from workbench.views import plots
 
     fig, (ax,) = plots.agg_figure((3, 2), 72)
     ax.plot([1, 2, 3])

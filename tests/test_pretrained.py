@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from workbench import pretrained
+from workbench.pretrained import source as pretrained
 
 
 def test_shipped_model_scores_its_report():

@@ -19,9 +19,9 @@ from test_playground import _wait
 from torch import nn
 
 import workbench as wb
-from workbench import problems
-from workbench.models import MLP, SmallCNN, linear
-from workbench.playground import playground
+from workbench.data import problems
+from workbench.data.models import MLP, SmallCNN, linear
+from workbench.playground.play import playground
 
 TRIES = 30
 SMALL = {"n": 60, "hidden": "4", "batch_size": 8}  # short epochs: many rebuilds per second
@@ -231,7 +231,7 @@ def test_fit_hands_its_dropout_generator_to_our_dropout_and_puts_it_back(moons):
 def test_doctests():
     import doctest
 
-    import workbench.models
+    import workbench.data.models
 
-    result = doctest.testmod(workbench.models)
-    assert result.failed == 0 and result.attempted > 0, "a doctest of workbench.models failed"
+    result = doctest.testmod(workbench.data.models)
+    assert result.failed == 0 and result.attempted > 0, "a doctest of workbench.data.models failed"

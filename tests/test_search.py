@@ -1,4 +1,4 @@
-"""Successive halving, best-so-far curves, and the Optuna glue of workbench.search."""
+"""Successive halving, best-so-far curves, and the Optuna glue of workbench.search.trials."""
 
 import math
 import os
@@ -12,8 +12,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from workbench import data as wb_data
-from workbench import search
+from workbench.data import datasets as wb_data
+from workbench.search import trials as search
 from workbench.stopping import Patience
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

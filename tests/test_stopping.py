@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-import workbench.prechelt
-import workbench.rule
 import workbench.stopping
+import workbench.stopping.prechelt
+import workbench.stopping.rule
 from workbench.stopping import (
     RULES,
     AnyOf,
@@ -608,7 +608,9 @@ def test_rule_base_is_abstract():
 
 
 @pytest.mark.parametrize(
-    "module", [workbench.rule, workbench.stopping, workbench.prechelt], ids=repr
+    "module",
+    [workbench.stopping.rule, workbench.stopping.rules, workbench.stopping.prechelt],
+    ids=repr,
 )
 def test_doctests(module):
     result = doctest.testmod(module)

@@ -5,9 +5,9 @@ import torch
 from torch import nn
 
 import workbench as wb
-from workbench import threads
-from workbench.models import MLP, SmallCNN
-from workbench.threads import SMALL_STEP_FLOPS, pick_threads, step_flops, user_threads
+from workbench.data.models import MLP, SmallCNN
+from workbench.train import threads
+from workbench.train.threads import SMALL_STEP_FLOPS, pick_threads, step_flops, user_threads
 
 CPU = torch.device("cpu")
 

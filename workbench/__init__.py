@@ -6,37 +6,34 @@
     history = wb.fit(model, data, epochs=100, stop=wb.stopping.Patience(10), live=True)
     wb.explore(history)
 
-Importing workbench needs no display and no Jupyter front end: the widget modules import
-ipywidgets and IPython only when they are used.
+The package is built in wings, from the ground up: history, stopping, data, checkpoint,
+train, then views and pretrained, then explore, playground and search (docs/design.md;
+`make lint` checks that no wing imports one above it). Importing workbench needs no display
+and no Jupyter front end: the widget modules import ipywidgets and IPython only when used.
 """
 
 from importlib import import_module
 
-from workbench import data, models, plots, stopping, threads
+from workbench import data, stopping, views
+from workbench._version import __version__
+from workbench.data import models
 from workbench.explore import explore, summary
-from workbench.fit import evaluate, fit, pick_device
 from workbench.history import History
-from workbench.interrupt import Interrupted, last_history
-from workbench.live import LiveCurve
 from workbench.playground import Playground, playground
+from workbench.train import Interrupted, evaluate, fit, last_history, pick_device, threads
+from workbench.views import LiveCurve, plots
 
-__version__ = "0.1.0"
-
-# Modules loaded on first use (name -> (module, attribute or None for the module itself)).
-# The widget modules above import ipywidgets and IPython only inside functions, so
-# `import workbench` needs no display and no Jupyter front end either way.
+# Wings loaded on first use (name -> module).
 _LAZY = {
-    "checkpoint": ("workbench.checkpoint", None),
-    "pretrained": ("workbench.pretrained", None),
-    "search": ("workbench.search", None),
+    "checkpoint": "workbench.checkpoint",
+    "pretrained": "workbench.pretrained",
+    "search": "workbench.search",
 }
 
 
 def __getattr__(name):
     if name in _LAZY:
-        module_name, attribute = _LAZY[name]
-        module = import_module(module_name)
-        return module if attribute is None else getattr(module, attribute)
+        return import_module(_LAZY[name])
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
 
@@ -44,7 +41,7 @@ def versions() -> dict:
     """Versions of Python, workbench and its main libraries, the device and the threads.
 
     "threads" is torch's setting; "fit threads" says what `fit` trains with (one thread
-    for small models on the CPU, see `workbench.threads`).
+    for small models on the CPU, see `workbench.train.threads`).
     """
     import platform
 
@@ -65,20 +62,7 @@ def versions() -> dict:
 
 
 __all__ = [
-    "History",
-    "Interrupted",
-    "LiveCurve",
-    "Playground",
-    "data",
-    "evaluate",
-    "explore",
-    "fit",
-    "last_history",
-    "models",
-    "pick_device",
-    "playground",
-    "plots",
-    "stopping",
-    "summary",
-    "versions",
-]
+    "History", "Interrupted", "LiveCurve", "Playground", "data", "evaluate", "explore", "fit",
+    "last_history", "models", "pick_device", "playground", "plots", "stopping", "summary",
+    "versions", "views",
+]  # fmt: skip

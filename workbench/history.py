@@ -10,6 +10,7 @@ import json
 import math
 import numbers
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 
 def check_history(history, name: str = "history") -> None:
@@ -82,6 +83,19 @@ def check_history(history, name: str = "history") -> None:
                 f"{name}['epoch'] is {epoch!r} in row {row}: epochs count from 1, one row per "
                 f"epoch (1, 2, 3, ...); got {epochs[:6]}{' ...' if len(epochs) > 6 else ''}"
             )
+
+
+@dataclass(frozen=True, repr=False)
+class Stop:
+    """Where and why a rule stopped: `epoch` is the 1-based last epoch that runs,
+    `reason` a sentence naming the values, `rule` the rule's short name ("Patience")."""
+
+    epoch: int
+    reason: str
+    rule: str
+
+    def __repr__(self) -> str:  # rule before reason: easier to read in a doctest
+        return f"Stop(epoch={self.epoch}, rule={self.rule!r}, reason={self.reason!r})"
 
 
 class History(dict):
@@ -163,8 +177,6 @@ class History(dict):
     @classmethod
     def from_dict(cls, data: Mapping) -> History:
         """Rebuild a History from `to_dict()` output."""
-        from workbench.stopping import Stop
-
         metrics = {  # null is how to_json writes a NaN or infinite value
             k: [math.nan if v is None else v for v in vs] for k, vs in data["metrics"].items()
         }

@@ -1,0 +1,3 @@
+from workbench.pretrained.source import main
+
+main()

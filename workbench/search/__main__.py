@@ -1,0 +1,3 @@
+from workbench.search.trials import main
+
+main()
