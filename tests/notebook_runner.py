@@ -18,8 +18,12 @@ OPEN_FIGURES = (
 
 
 @contextmanager
-def kernel(nb, path: Path, threads: int = 1):
-    """A started NotebookClient for `nb`, its kernel using `threads` torch/OpenMP threads."""
+def kernel(nb, path: Path, threads: int | None = 1):
+    """A started NotebookClient for `nb`, its kernel using `threads` torch/OpenMP threads.
+
+    threads=None is a student's kernel: no OMP_NUM_THREADS, so torch uses every core and
+    `fit` chooses the thread count itself (a count set in the environment is the user's).
+    """
     client = NotebookClient(
         nb,
         timeout=300,
@@ -27,7 +31,9 @@ def kernel(nb, path: Path, threads: int = 1):
         allow_errors=False,
         resources={"metadata": {"path": str(path.parent)}},
     )
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with client.setup_kernel(env=env):
         yield client
 
