@@ -188,9 +188,11 @@ def long_run() -> dict:
         pg.set(lr=0.02 + 0.001 * len(pg.history.events))
         pg.step(1)
     early = set_cost(pg)
-    while len(pg.history.events) < LONG_EVENTS:
-        pg.set(lr=0.02 + 0.001 * (len(pg.history.events) % 7), weight_decay=1e-5)
-        pg.set(weight_decay=0.0)
+    i = 0
+    while len(pg.history.events) < LONG_EVENTS:  # two keys in turn: events that never merge
+        i += 1
+        pg.set(lr=0.02 + 0.001 * (i % 7))
+        pg.set(weight_decay=1e-5 * (1 + i % 5))
     late = set_cost(pg)
     return {
         "epochs/s first 1000": first, "epochs/s last 1000": last,
