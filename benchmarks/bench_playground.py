@@ -138,7 +138,7 @@ def replay_identical() -> bool:
 
 def with_view(pg):
     """Attach the live view, sending to a page that counts, as a student's notebook would."""
-    from workbench.playview import PlaygroundView
+    from workbench.playground.view import PlaygroundView
 
     view = PlaygroundView(pg)
     view.chart.connect(CountingPage())
