@@ -97,7 +97,9 @@ def serve(tmp, app: str):
     settings = tmp / "settings"
     settings.mkdir(exist_ok=True)
     # The settings `make lab` installs (widget state saved in the notebook), plus no news.
-    overrides = json.loads((ROOT / "workbench" / "static" / "lab-overrides.json").read_text())
+    overrides = json.loads(
+        (ROOT / "workbench" / "views" / "static" / "lab-overrides.json").read_text()
+    )
     overrides["@jupyterlab/apputils-extension:notification"] = {"fetchNews": "false"}
     (settings / "overrides.json").write_text(json.dumps(overrides))
     env = dict(os.environ)

@@ -5,7 +5,7 @@ pictures), saves, and the server stops overnight; the next day a new server open
 notebook, with none of the first session's kernels or widget models left. JupyterLab
 trusts a notebook the student ran, so it draws each widget output as a widget, from the
 widget state saved in the notebook's metadata. `make lab` turns on ipywidgets' saveState
-(workbench/static/lab-overrides.json); without it every one of these outputs reads "Error
+(workbench/views/static/lab-overrides.json); without it every one of these outputs reads "Error
 displaying widget: model not found" after the restart (measured: 4 of 4 in the small
 notebook below). Each test runs, saves, stops the server, starts a new one on the same
 folder and compares, cell by cell, the pictures drawn before and after.

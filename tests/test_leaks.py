@@ -207,10 +207,12 @@ def test_fit_with_live_frees_its_curve_when_the_cell_reruns(kernel, quick_pictur
 
     def cycle():
         kernel.run_cell(cell)  # the curve is fit's own: a re-run of its cell closes it
+        before = set(_instances)  # charts other tests in this process left open are not ours
         tiny_fit(live=True)
         kernel.shell.events.trigger("post_execute")  # the cell ends: its picture is drawn
         assert last_output(kernel)["image/png"], "the finished curve's output has its picture"
-        (chart,) = [w.chart for w in _instances.values() if isinstance(w, ChartWidget)]
+        new = [w for key, w in _instances.items() if key not in before]
+        (chart,) = [w.chart for w in new if isinstance(w, ChartWidget)]
         return chart
 
     def rerun():
